@@ -45,6 +45,10 @@ lab: venv
 docs: venv
 	$(PY) tools/build_docs.py
 
+.PHONY: docs-check
+docs-check: docs
+	$(PY) tools/check_docs_chromium.py
+
 readme: venv
 	$(PY) tools/make_readme.py
 

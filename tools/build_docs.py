@@ -6,7 +6,7 @@
 where it is installed. Pages are rendered from the outputs stored in the notebooks (nothing is executed),
 keeping nbdev's directives (`#| hide`, `#| echo: false`, `#| export`, ...) and adding a `show_doc`-style block
 under every exported function and class. The site has no remote dependency: one local `styles.css`, no script."""
-import argparse, ast, configparser, html, importlib, inspect, io, re, shutil, sys, tokenize
+import argparse, ast, configparser, html, importlib, inspect, io, re, sys, tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -257,6 +257,15 @@ def params_table(d: Doc) -> str:
     head = '<thead><tr><th></th><th>Type</th><th>Default</th><th>Details</th></tr></thead>'
     return f'<table class="params">{head}<tbody>{"".join(rows)}</tbody></table>'
 
+def docstring_html(doc: str) -> str:
+    "A docstring: its summary as a paragraph, any further text as markdown below it."
+    summary, _, rest = inspect.cleandoc(doc or '').partition('\n\n')
+    if not summary: return ''
+    indented = any(l[:1].isspace() for l in rest.splitlines())  # Google/numpy style sections read best as typed
+    body = f'<pre>{html.escape(rest)}</pre>' if indented else md_html(rest)
+    more = f'<div class="doc-more">{body}</div>' if rest.strip() else ''
+    return f'<p class="doc-doc">{md_inline(" ".join(summary.split()))}</p>{more}'
+
 def doc_html(d: Doc, anchor: str = '', link: str = '') -> str:
     "The show_doc block of a Doc: name, signature, docstring, parameter table."
     anchor = anchor or d.name
@@ -266,7 +275,7 @@ def doc_html(d: Doc, anchor: str = '', link: str = '') -> str:
     return (f'<section class="doc" id="{anchor}"><div class="doc-head"><a class="doc-name" href="#{anchor}">'
             f'{html.escape(d.name)}</a> <span class="doc-kind">{d.kind}</span>{more}</div>'
             f'<pre class="highlight sig"><code>{sig}</code></pre>'
-            + (f'<p class="doc-doc">{md_inline(d.doc)}</p>' if d.doc else '') + params_table(d) + '</section>')
+            + docstring_html(d.doc) + params_table(d) + '</section>')
 
 # ---------------------------------------------------------------- modules and exported names
 
@@ -368,7 +377,7 @@ def with_attachments(cell) -> str:
 
 def collapse_cr(text: str) -> str:
     "Terminal text as it would finally read: a carriage return overwrites its line (progress bars)."
-    return '\n'.join(l.rsplit('\r', 1)[-1] if '\r' in l.rstrip('\r') else l.rstrip('\r') for l in text.split('\n'))
+    return '\n'.join(l.rstrip('\r').rsplit('\r', 1)[-1] for l in text.split('\n'))
 
 def pre(text: str, cls: str) -> str:
     "A `<pre>` of plain text, ANSI codes removed."
@@ -468,7 +477,8 @@ def render_notebook(page: Page, nb, mods: Modules, index: dict) -> Page:
             if mod is None: continue
             for name, node in defined_names(c.source):
                 if f'show_doc({name}' in explicit: continue
-                parts.append(doc_html(module_doc(mods, mod, name, node, parseable(c.source)), anchor=name))
+                doc = doc_html(module_doc(mods, mod, name, node, parseable(c.source)), anchor=name)
+                parts.append(autolink(doc, index, '', page.href))
     page.body, page.toc = '\n'.join(p for p in parts if p), toc
     return page
 
@@ -517,15 +527,17 @@ def render_api(mods: Modules, mod: str, site: Site, lessons: dict, index: dict) 
     lesson = lessons.get(mod) or lesson_of(path, lessons)
     docs = api_docs(mods, mod, path)
     head = ast.get_docstring(ast.parse(path.read_text())) or ''
-    link = f'<p class="lesson-link">Taught in <a href="../{lesson}">the lesson</a>.</p>' if lesson else ''
+    intro = f'<p class="lesson-link">Taught in <a href="../{lesson}">the lesson</a>.</p>' if lesson else ''
     warn = (f'<p class="warn">Read from source: <code>{html.escape(mods.errors[mod])}</code></p>'
             if mod in mods.errors else '')
+    local = {**index, **{d.name: f'api/{mod}.html#{d.name}' for d in docs}}
     blocks = []
     for d in docs:
         target = index.get(d.name, '')
-        blocks.append(doc_html(d, link='../' + target if target.startswith(lesson + '#') and lesson else ''))
+        link = '../' + target if lesson and target.startswith(lesson + '#') else ''
+        blocks.append(autolink(doc_html(d, link=link), local, '../', f'api/{mod}.html'))
     toc = [(3, d.name, d.name) for d in docs]
-    body = link + warn + '\n'.join(blocks)
+    body = intro + warn + '\n'.join(blocks)
     return Page(f'api/{mod}.html', f'{site.lib_name}.{mod}', head, body, toc, module=mod)
 
 # ---------------------------------------------------------------- layout
@@ -554,7 +566,7 @@ a { color:var(--primary); text-decoration:none; } a:hover { text-decoration:unde
   text-transform:uppercase; color:var(--muted); }
 .content { padding:2rem 2.5rem 4rem; min-width:0; max-width:900px; }
 .title-block { margin-bottom:2rem; padding-bottom:1rem; border-bottom:1px solid var(--border); }
-.title-block h1 { margin:0 0 .4rem; font-size:2.2rem; line-height:1.2; }
+.title-block h1 { margin:0 0 .4rem; font-size:2.2rem; line-height:1.2; overflow-wrap:anywhere; }
 .title-block .subtitle { margin:0; color:var(--muted); font-size:1.1rem; }
 h2 { margin-top:2.5rem; padding-bottom:.3rem; border-bottom:1px solid var(--border); font-size:1.6rem; }
 h3 { margin-top:2rem; font-size:1.25rem; } h4 { margin-top:1.5rem; }
@@ -562,6 +574,7 @@ h2 .anchor, h3 .anchor { margin-left:.4rem; color:var(--border); font-weight:400
 h2:hover .anchor, h3:hover .anchor { visibility:visible; }
 code { font-family:var(--mono); font-size:.875em; background:var(--code-bg); padding:.1em .3em; border-radius:3px; }
 a.xref code { color:var(--primary); }
+h1 code, h2 code, h3 code, .sidebar code, .toc code { background:transparent; padding:0; font-size:.95em; }
 pre { font-family:var(--mono); font-size:.85rem; line-height:1.45; margin:0; padding:.8rem 1rem; overflow-x:auto; }
 pre code { background:none; padding:0; font-size:inherit; }
 body.code-wrap pre { white-space:pre-wrap; word-break:break-word; }
@@ -593,6 +606,8 @@ blockquote { margin:1rem 0; padding:.3rem 1rem; border-left:4px solid var(--prim
 .doc-link { font-size:.85rem; margin-left:auto; }
 .doc pre.sig { background:var(--code-bg); border-radius:4px; margin:.6rem 0; }
 .doc-doc { margin:.4rem 0; }
+.doc-more { color:#444; font-size:.95rem; }
+.doc-more pre { background:var(--code-bg); border-radius:4px; }
 table.params { width:100%; display:table; }
 table.params td:first-child { white-space:nowrap; }
 table.params tr.returns td { border-top:2px solid var(--border); }
@@ -610,8 +625,13 @@ table.params tr.returns td { border-top:2px solid var(--border); }
 .page-nav .next { margin-left:auto; text-align:right; }
 .site-footer { padding:1.5rem; text-align:center; color:var(--muted); font-size:.85rem; border-top:1px solid var(--border); }
 @media (max-width:1200px) { .layout { grid-template-columns:240px minmax(0,1fr); } .toc { display:none; } }
+.nav-toggle, .nav-button { display:none; }
 @media (max-width:800px) {
   .layout { display:block; }
+  .nav-button { display:block; margin-left:auto; padding:.15rem .7rem; border:1px solid rgba(255,255,255,.6);
+    border-radius:4px; font-size:.9rem; cursor:pointer; }
+  .sidebar { display:none; }
+  .nav-toggle:checked ~ .layout .sidebar { display:block; }
   .sidebar { position:static; max-height:none; min-height:0; border-right:none; border-bottom:1px solid var(--border); padding:1rem; }
   .content { padding:1.2rem 1rem 3rem; }
   .site-header .tagline { display:none; }
@@ -632,7 +652,9 @@ TEMPLATE = """<!doctype html>
 </head>
 <body{% if site.wrap %} class="code-wrap"{% endif %}>
 <header class="site-header"><a class="brand" href="{{ rel }}{{ home }}">{{ site.title }}</a>
-<span class="tagline">{{ site.description }}</span></header>
+<span class="tagline">{{ site.description }}</span>
+<label class="nav-button" for="nav-toggle">Contents</label></header>
+<input type="checkbox" id="nav-toggle" class="nav-toggle" aria-hidden="true">
 <div class="layout">
 <nav class="sidebar" aria-label="Contents">
 {%- macro items(entries) %}<ul>
@@ -678,7 +700,8 @@ def nav_entries(entries, pages: dict) -> list:
         page = pages.get(Path(href).name) if href.endswith('.ipynb') else None
         if href.endswith('.ipynb') and not page: continue  # missing, left out with --allow-missing
         target = page.href if page else href if external else re.sub(r'\.(qmd|md|ipynb)$', '.html', Path(href).name)
-        out.append({'text': e.get('text') or (page.title if page else href), 'href': target, 'external': external})
+        text = Markup(md_inline(e.get('text') or (page.title if page else href)))
+        out.append({'text': text, 'href': target, 'external': external})
     return out
 
 def full_nav(site: Site, lessons: list, api: list) -> list:
@@ -686,7 +709,7 @@ def full_nav(site: Site, lessons: list, api: list) -> list:
     pages = {p.nb.name: p for p in lessons}
     nav = nav_entries(site.sidebar, pages)
     listed = {Path(p).name for p in sidebar_notebooks(site.sidebar)}
-    extra = [{'text': p.title, 'href': p.href} for p in lessons if p.nb.name not in listed]
+    extra = [{'text': Markup(md_inline(p.title)), 'href': p.href} for p in lessons if p.nb.name not in listed]
     if extra: nav.append({'section': 'More', 'contents': extra})
     nav.append({'section': 'API reference', 'contents': [{'text': p.module, 'href': p.href} for p in api]})
     return nav

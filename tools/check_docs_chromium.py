@@ -1,6 +1,6 @@
 """Render every built docs page in headless Chromium: a PNG screenshot each, and the DOM checked for the page title.
 
-    python tools/check_docs_chromium.py [--docs _docs] [--shots _docs_shots]
+    python tools/check_docs_chromium.py [--docs _docs] [--shots DIR] [--width 1280 --height 1600]
 
 Run `make docs` first. Exits 0 with a message where Chromium is not installed (`apt-get install chromium`);
 it is a visual check for people, never a dependency of the tests."""
@@ -44,7 +44,8 @@ def main(argv=None):
     "Command line: screenshot every page, report problems, exit 1 on any."
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--docs', type=Path, default=ROOT/'_docs', help='built site (default: %(default)s)')
-    ap.add_argument('--shots', type=Path, default=ROOT/'_docs_shots', help='where screenshots go (default: %(default)s)')
+    ap.add_argument('--shots', type=Path, default=Path(tempfile.gettempdir())/'toolcall_lab_docs_shots',
+                    help='where screenshots go (default: %(default)s)')
     ap.add_argument('--width', type=int, default=1280)
     ap.add_argument('--height', type=int, default=1600)
     args = ap.parse_args(argv)
