@@ -23,10 +23,23 @@ def strip_widgets(nb):
             cell.outputs = [o for o in cell.outputs if WIDGET not in o.get('data', {})]
     return nb
 
+def _flagged(cell, flag): return any(l.strip() == f'#| {flag}' for l in cell.source.splitlines())
+
 def run(path: Path, timeout: int = 1800):
     nb = nbformat.read(path, as_version=4)
+    import torch
+    # `#| cuda` cells need a GPU: without one they are left as they are (not run, outputs kept), as nbdev_test skips them
+    skipped = [c for c in nb.cells if c.cell_type == 'code' and _flagged(c, 'cuda') and not torch.cuda.is_available()]
+    for c in skipped: c.cell_type = 'raw'
     t = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}}).execute()
+    starts = {}
+    def started(cell, cell_index, **kw): starts[cell_index] = time.perf_counter()
+    def finished(cell, cell_index, **kw):
+        dt = time.perf_counter() - starts.get(cell_index, time.perf_counter())
+        if dt > 5: print(f'  cell {cell_index}: {dt:.0f} s  {cell.source.splitlines()[0][:70] if cell.source else ""}')
+    NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}},
+                   on_cell_execute=started, on_cell_executed=finished).execute()
+    for c in skipped: c.cell_type = 'code'
     nbformat.write(strip_widgets(nb), path)
     print(f'{path}: {time.perf_counter() - t:.0f} s')
 
