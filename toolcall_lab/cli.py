@@ -58,13 +58,13 @@ def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...
                  max_new_tokens:int=96) -> Path:
     "Evaluate the base model, fine-tune, evaluate the result on the same turns, write the report; return the folder."
     out = new_experiment_dir(cfg)
-    test = load_data(cfg.data, seed=cfg.seed)['test']
+    test = load_data(cfg.data)['test']
     model, tok = load_model(cfg.model)
     with_tool_template(tok, cfg.fmt)
     before = evaluate_model(model, tok, test, cfg.fmt, 'base', out, max_new_tokens, limit=limit)
     print(f"base model evaluated on {len(before.turns)} turns in {before.meta['wall_s']:.0f} s")
     train(cfg, model, tok, out=out)
-    tuned, tuned_tok = load_for_eval(cfg.model, adapter=out/'final_model')
+    tuned, tuned_tok = load_for_eval(cfg.model, adapter=out/'final_model', merge=True)
     after = evaluate_model(tuned, tuned_tok, test, cfg.fmt, 'lora', out, max_new_tokens, limit=limit)
     report = write_report(out, 'base', 'lora')
     print(f'\n{headline([before, after])}\n\nreport: {report}')
@@ -135,7 +135,7 @@ def run_eval(args) -> Path:
     "The `eval` command: load model (+ adapter), evaluate a split, write eval_<tag>.json/.csv."
     tag = args.tag or ('lora' if args.adapter else 'base')
     out = Path(args.out or (Path(args.adapter).parent if args.adapter else '.'))
-    model, tok = load_for_eval(args.model, args.adapter)
+    model, tok = load_for_eval(args.model, args.adapter, merge=True)
     if not args.adapter: with_tool_template(tok, args.fmt)
     res = evaluate_model(model, tok, load_data(args.data)[args.split], args.fmt, tag, out, args.max_new_tokens, limit=args.limit)
     print(f'{headline([res])}\n\nwrote {out}/eval_{tag}.json and .csv')

@@ -446,7 +446,9 @@ def evaluate_model(model, tok, data, # test split: `datasets.Dataset` or list of
 # %% ../nbs/06_evaluate.ipynb #f478c081
 def load_for_eval(model_name:str=DEFAULT_MODEL, # offline alias, local folder or hub id of the base model
                   adapter=None, # folder of a PEFT adapter trained on `model_name` (with its tokenizer)
-                  device:str|None=None, dtype=None):
+                  device:str|None=None, dtype=None,
+                  merge:bool=False # fold the adapter into the base weights: same outputs, faster generation
+                 ):
     "`(model, tokenizer)` of a base model, with a PEFT adapter and the adapter's tokenizer when `adapter` is given."
     model, tok = load_model(model_name, device=device, dtype=dtype)
     if adapter is None: return model, tok
@@ -455,6 +457,7 @@ def load_for_eval(model_name:str=DEFAULT_MODEL, # offline alias, local folder or
     adapter = Path(adapter)
     if not (adapter/'adapter_config.json').exists(): raise FileNotFoundError(f'{adapter} has no adapter_config.json; fix: pass the folder the training run saved (e.g. final_model/)')
     model = PeftModel.from_pretrained(model, adapter).eval()
+    if merge: model = model.merge_and_unload()
     if (adapter/'tokenizer_config.json').exists():
         tok = AutoTokenizer.from_pretrained(adapter)
         if tok.pad_token is None: tok.pad_token = tok.eos_token

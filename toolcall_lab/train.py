@@ -49,11 +49,12 @@ class TrainConfig:
     eval_steps: int = 10  # evaluate every this many steps
     save_steps: int = 10  # checkpoint every this many steps
     logging_steps: int = 1  # log train loss every this many steps
-    seed: int = 42
+    seed: int = 42  # training order, LoRA init and dropout (the data itself never changes with it)
     patience: int|None = None  # early stopping: evaluations without improvement before stopping (None: off)
     threshold: float = 0.0  # early stopping: smallest eval-loss drop that counts as improvement
     n_train: int|None = None  # use only the first n training records
     n_eval: int|None = None  # use only the first n validation records
+    keep_checkpoints: int|None = 2  # newest checkpoints kept on disk (None: all; early stopping keeps all)
     load_in_4bit: bool = False  # QLoRA: 4-bit NF4 base weights (CUDA only)
     output_dir: str = 'experiments'  # parent folder of experiment folders
 
@@ -147,7 +148,7 @@ def sft_args(cfg:TrainConfig, out:Path, device:str) -> SFTConfig:
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum, warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.scheduler, logging_steps=cfg.logging_steps, eval_strategy='steps', eval_steps=cfg.eval_steps,
-        save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=None if early else 2, seed=cfg.seed,
+        save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=None if early else cfg.keep_checkpoints, seed=cfg.seed,
         load_best_model_at_end=early, metric_for_best_model='eval_loss' if early else None, greater_is_better=False,
         bf16=bf16, fp16=cuda and not bf16, activation_checkpointing=cuda, use_cpu=not cuda and device == 'cpu',
         max_length=None, padding_free=True, train_sampling_strategy='group_by_length',
@@ -183,7 +184,8 @@ def _tokens_seen(log_history:list) -> float:
 
 # %% ../nbs/05_finetune.ipynb #2fa134f2
 def load_data(sources:list, # built-in names ('structural', 'helpdesk', 'when2call', 'all') and/or .json/.jsonl paths
-              seed:int=0) -> DatasetDict:
+              seed:int=0 # generates the built-in data and splits files; keep it fixed so every run sees the same test set
+             ) -> DatasetDict:
     "Train, validation and test splits from built-in datasets and/or local files, concatenated."
     names = [s for s in sources if s in BUILTINS or s == 'all']
     parts = [load_builtin(names if 'all' not in names else 'all', seed=seed)] if names else []
@@ -207,7 +209,7 @@ def balanced_order(ds, key:str='decision'):
 # %% ../nbs/05_finetune.ipynb #970b6e6b
 def prepare_datasets(cfg:TrainConfig, tok, verbose:bool=True) -> tuple:
     "Tokenized, masked train and validation datasets for a run (`input_ids`, `assistant_masks`, `labels`)."
-    dd, out = load_data(cfg.data, seed=cfg.seed), []
+    dd, out = load_data(cfg.data), []  # the same data for every run; cfg.seed only shuffles
     for split, n in [('train', cfg.n_train), ('validation', cfg.n_eval)]:
         ds = balanced_order(dd[split].shuffle(seed=cfg.seed))
         if n is not None: ds = ds.select(range(min(n, len(ds))))
