@@ -15,7 +15,6 @@ understate what a run of that length with its own schedule would reach."""
 import argparse, json, re, time
 from pathlib import Path
 
-import torch
 
 from toolcall_lab.evaluate import evaluate_model, load_eval, load_for_eval
 from toolcall_lab.templates import with_tool_template
@@ -50,7 +49,6 @@ def main():
     ap.add_argument('--max-new-tokens', type=int, default=96)
     ap.add_argument('--skip-base', action='store_true', help='reuse eval_base.json if the folder has one')
     args = ap.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
     exp = Path(args.experiment)
     cfg = json.loads((exp/'experiment_config.json').read_text())['config']
     test, limit = load_data(cfg['data'])['test'], args.limit or None
