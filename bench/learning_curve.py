@@ -6,15 +6,14 @@
     .venv/bin/python bench/learning_curve.py runs/<experiment> [--limit 60] [--max-new-tokens 96] [--skip-base]
 
 Answers the question `make demo` cannot answer in 15 minutes on 2 CPU cores: how many steps does the model need
-to reach the targets? Every `checkpoint-<step>/` adapter of the experiment (and `final_model/`) is evaluated with
-`evaluate_model` on the same `--limit` test turns (spread over decisions, as the demo picks them), greedy, the same
-`max_new_tokens`. Writes `eval_base.json/.csv` and `eval_step<N>.json/.csv` into the experiment folder, prints a
+to reach the targets? Every `checkpoint-<step>/` adapter of the experiment is evaluated (let `--save-steps` divide
+`--max-steps`, so that the last checkpoint is the final model) with `evaluate_model` on the same `--limit` test turns
+(spread over decisions, as the demo picks them), greedy, the same `max_new_tokens`. Writes `eval_base.json/.csv` and `eval_step<N>.json/.csv` into the experiment folder, prints a
 markdown table (one row per step, headline metrics with 95% bootstrap intervals) and writes it to
 `learning_curve.md`. Checkpoints taken mid-run are not annealed (the learning rate is still high there), so they
 understate what a run of that length with its own schedule would reach."""
 import argparse, json, re, time
 from pathlib import Path
-
 
 from toolcall_lab.evaluate import evaluate_model, load_eval, load_for_eval
 from toolcall_lab.templates import with_tool_template
