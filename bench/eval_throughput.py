@@ -9,7 +9,7 @@ import argparse, time
 
 import torch
 
-from toolcall_lab.data import load_builtin
+from toolcall_lab.builtin import load_builtin
 from toolcall_lab.evaluate import eval_turns, generate_batch, render_prompts, sample_turns
 from toolcall_lab.models import DEFAULT_MODEL, load_model
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from toolcall_lab.data import load_builtin
+from toolcall_lab.builtin import load_builtin
 from toolcall_lab.evaluate import eval_turns, generate_batch, load_for_eval, render_prompts, sample_turns
 
 

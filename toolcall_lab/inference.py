@@ -15,8 +15,9 @@ from transformers.utils import get_json_schema
 
 # %% auto #0
 __all__ = ['FORMATS', 'as_tools', 'template_renders_tools', 'Parsed', 'make_call', 'ToolFormat', 'HermesFormat',
-           'FunctionTagFormat', 'JsonFormat', 'get_format', 'parse_tool_calls', 'tools_in_text', 'build_prompt',
-           'Generation', 'generate', 'check_arguments', 'call_tool', 'tool_loop']
+           'FunctionTagFormat', 'JsonFormat', 'compact_type', 'compact_params', 'compact_signature', 'CompactFormat',
+           'get_format', 'parse_tool_calls', 'tools_in_text', 'build_prompt', 'Generation', 'generate',
+           'check_arguments', 'call_tool', 'tool_loop']
 
 # %% ../nbs/01_inference_basics.ipynb #00fae400
 def as_tools(tools:list|None) -> list:
@@ -183,11 +184,42 @@ def _calls_in(obj) -> list:
     try: return [_call_from_obj(o) for o in items] if items else []
     except ValueError: return []
 
+# %% ../nbs/01_inference_basics.ipynb #ad3f6b17
+_SHORT = {'string': 'str', 'integer': 'int', 'number': 'num', 'boolean': 'bool', 'object': 'obj', 'array': 'list', 'null': 'null'}
+
+def compact_type(s:dict) -> str:
+    "A JSON-schema type as short text: `str`, `a|b` for enums, `[int]` for arrays, `{k: T, opt?: T}` for objects, `{str: T}` for maps."
+    if 'enum' in s: return '|'.join(map(str, s['enum']))
+    t = s.get('type')
+    if t == 'array': return '[' + (compact_type(s['items']) if 'items' in s else 'any') + ']'
+    if t == 'object' and 'properties' in s: return '{' + compact_params(s) + '}'
+    if t == 'object' and isinstance(s.get('additionalProperties'), dict): return '{str: ' + compact_type(s['additionalProperties']) + '}'
+    if isinstance(t, list): return '|'.join(_SHORT.get(x, str(x)) for x in t)
+    return _SHORT.get(t, 'any' if t is None else str(t))
+
+def compact_params(s:dict) -> str:
+    "The parameters of an object schema as `name: type` pairs, `?` marking the optional ones."
+    req = s.get('required') or []
+    return ', '.join(f"{k}{'' if k in req else '?'}: {compact_type(v)}" for k, v in (s.get('properties') or {}).items())
+
+def compact_signature(tool:dict) -> str:
+    "One tool as a signature line: `name(params) - description`."
+    f = tool['function']
+    return f"{f['name']}({compact_params(f.get('parameters') or {})})" + (f" - {f['description']}" if f.get('description') else '')
+
+# %% ../nbs/01_inference_basics.ipynb #c5d778e5
+class CompactFormat(HermesFormat):
+    "Hermes `<tool_call>` calls, with the tools offered as one signature line each (`compact_signature`)."
+    name = 'compact'
+    def system_prompt(self, tools):
+        return ('# Tools\n' + '\n'.join(compact_signature(t) for t in as_tools(tools)) +
+                '\nCall a tool with <tool_call>{"name": ..., "arguments": {...}}</tool_call>.')
+
 # %% ../nbs/01_inference_basics.ipynb #764aa74f
-FORMATS = {f.name: f for f in (HermesFormat(), FunctionTagFormat(), JsonFormat())}
+FORMATS = {f.name: f for f in (HermesFormat(), FunctionTagFormat(), JsonFormat(), CompactFormat())}
 
 def get_format(fmt) -> ToolFormat:
-    "A `ToolFormat` from itself or its name (`hermes`, `function_tag`, `json`)."
+    "A `ToolFormat` from itself or its name (`hermes`, `function_tag`, `json`, `compact`)."
     if isinstance(fmt, ToolFormat): return fmt
     if fmt not in FORMATS: raise ValueError(f'unknown tool-call format {fmt!r}; use one of {sorted(FORMATS)}')
     return FORMATS[fmt]

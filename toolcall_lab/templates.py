@@ -86,7 +86,7 @@ def normalize_record(record:dict) -> dict:
 
 # %% ../nbs/02_templates.ipynb #2d07201a
 _CHATML = r"""{#- ChatML with tools, written for toolcall_lab (format: @NAME@). -#}
-{%- set sys = messages[0].content if messages and messages[0].role == 'system' else none -%}
+@MACROS@{%- set sys = messages[0].content if messages and messages[0].role == 'system' else none -%}
 {%- if tools -%}
 {{- '<|im_start|>system\n' + (sys + '\n\n' if sys else '') -}}
 @SYSTEM@
@@ -147,14 +147,36 @@ calls=r"""{{- '[' -}}
 {%- endfor -%}
 {{- ']' -}}""")
 
+# %% ../nbs/02_templates.ipynb #4577ea5b
+_COMPACT_MACROS = r"""{%- macro ctype(s) -%}
+{%- if s.enum is defined -%}{{ s.enum | join('|') }}
+{%- elif s.type == 'array' -%}{{ '[' + (ctype(s['items']) if s['items'] is defined else 'any') + ']' }}
+{%- elif s.type == 'object' and s.properties is defined -%}{{ '{' + cparams(s) + '}' }}
+{%- elif s.type == 'object' and s.additionalProperties is mapping -%}{{ '{str: ' + ctype(s.additionalProperties) + '}' }}
+{%- elif s.type is not defined or s.type is none -%}any
+{%- elif s.type is string -%}{{ {'string': 'str', 'integer': 'int', 'number': 'num', 'boolean': 'bool', 'object': 'obj', 'array': 'list', 'null': 'null'}.get(s.type, s.type) }}
+{%- else -%}{% for x in s.type %}{{ ('|' if not loop.first else '') + {'string': 'str', 'integer': 'int', 'number': 'num', 'boolean': 'bool', 'object': 'obj', 'array': 'list', 'null': 'null'}.get(x, x) }}{% endfor %}
+{%- endif -%}
+{%- endmacro -%}
+{%- macro cparams(s) -%}
+{%- for k, v in (s.properties or {}).items() -%}{{ (', ' if not loop.first else '') + k + ('' if k in (s.required or []) else '?') + ': ' + ctype(v) }}{%- endfor -%}
+{%- endmacro -%}"""
+
+_COMPACT = dict(_HERMES, macros=_COMPACT_MACROS, system=r"""{{- '# Tools' -}}
+{%- for t in tools -%}
+{%- set f = t.function if t.function is defined else t -%}
+{{- '\n' + f.name + '(' + cparams(f.parameters or {}) + ')' + (' - ' + f.description if f.description else '') -}}
+{%- endfor -%}
+{{- '\nCall a tool with <tool_call>{"name": ..., "arguments": {...}}</tool_call>.' -}}""")
+
 # %% ../nbs/02_templates.ipynb #b48d31ec
-def _chatml_template(name:str, system:str, calls:str, tool_role:str) -> str:
+def _chatml_template(name:str, system:str, calls:str, tool_role:str, macros:str='') -> str:
     "Fill the ChatML skeleton's slots for one tool-call format."
-    return (_CHATML.replace('@NAME@', name).replace('@SYSTEM@', system)
+    return (_CHATML.replace('@NAME@', name).replace('@MACROS@', macros).replace('@SYSTEM@', system)
             .replace('@CALLS@', calls.replace('@ARGS@', _ARGS)).replace('@TOOL_ROLE@', tool_role))
 
 TOOL_TEMPLATES = {name: _chatml_template(name, **parts) for name, parts in
-                  [('hermes', _HERMES), ('function_tag', _FUNCTION_TAG), ('json', _JSON)]}
+                  [('hermes', _HERMES), ('function_tag', _FUNCTION_TAG), ('json', _JSON), ('compact', _COMPACT)]}
 
 def tool_template(fmt='hermes') -> str:
     "The package's ChatML chat template that writes tools and calls in format `fmt` (a `ToolFormat` or its name)."

@@ -17,7 +17,8 @@ from trl import SFTConfig, SFTTrainer
 from .models import DEFAULT_MODEL, load_model, pick_device
 from .templates import with_tool_template
 from datasets import DatasetDict, concatenate_datasets
-from .data import BUILTINS, load_builtin, load_records, to_dataset, to_record
+from .data import load_records, to_dataset, to_record
+from .builtin import BUILTINS, load_builtin
 from .masking import tokenize_dataset
 
 # %% auto #0
