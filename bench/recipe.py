@@ -37,6 +37,7 @@ def main():
     ap.add_argument('--max-new-tokens', type=int, default=96)
     ap.add_argument('--results', default='nbs/runs/recipe_study.jsonl')
     ap.add_argument('--out', default='/tmp/recipe_runs')
+    ap.add_argument('--no-eval', action='store_true', help='train only (a speed probe); nothing is appended')
     a = ap.parse_args()
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', 2)))
     cfg = TrainConfig(data=['structural', 'when2call', 'helpdesk'], fmt=a.fmt, rank=a.rank, lr=a.lr, max_steps=a.steps,
@@ -46,6 +47,7 @@ def main():
     out = train(cfg)
     train_s = time.perf_counter() - t
     summary = json.loads((out / 'experiment_config.json').read_text())
+    if a.no_eval: return print(json.dumps(dict(top_layers=a.top_layers, train_s=round(train_s, 1), **{k: summary[k] for k in ('train_seconds', 'tokens_per_s', 'final_train_loss')})))
     model, tok = load_for_eval(cfg.model, adapter=out / 'final_model', merge=True)
     dd = load_data(cfg.data)
     t = time.perf_counter()

@@ -4,7 +4,9 @@
 
 # %% ../nbs/09_cli.ipynb #b2998181
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, math, sys, time
+from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 
 from .models import DEFAULT_MODEL, OFFLINE_MODELS, load_model, prepare_model
@@ -12,7 +14,7 @@ from .inference import generate, make_call, tool_loop
 from dataclasses import fields
 from .train import TrainConfig, config_from_dict, load_config, sweep, sweep_commands, train
 from .compare import compare
-from .evaluate import evaluate_model, load_for_eval, write_report, load_eval
+from .evaluate import LOWER_IS_BETTER, evaluate_model, load_for_eval, write_report, load_eval
 from .train import load_data, new_experiment_dir
 from .templates import with_tool_template
 from .models import load_model
@@ -20,8 +22,8 @@ from .serve import merge_adapter, export_gguf, load_adapter, serve_http, chat_re
 import importlib
 
 # %% auto #0
-__all__ = ['DEMO', 'DEMO_LIMIT', 'config_from_args', 'headline', 'run_pipeline', 'build_parser', 'run_eval', 'import_function',
-           'run_serve', 'main']
+__all__ = ['DEMO', 'DEMO_LIMIT', 'DEMO_VAL_LIMIT', 'HEADLINE', 'config_from_args', 'metric_values', 'headline', 'phase',
+           'run_pipeline', 'build_parser', 'run_eval', 'import_function', 'run_serve', 'main']
 
 # %% ../nbs/09_cli.ipynb #9133e86e
 def _add_train_flags(p:argparse.ArgumentParser, skip:tuple=()):
@@ -43,31 +45,69 @@ def config_from_args(args, skip:tuple=(), base:dict|None=None) -> TrainConfig:
 # %% ../nbs/09_cli.ipynb #ba3832df
 DEMO = dict(data=['structural', 'when2call', 'helpdesk'], rank=16, lr=1e-3, max_steps=24, batch_size=4, eval_steps=12,
             save_steps=24, n_train=96, n_eval=16, max_length=768, warmup_ratio=0.1, output_dir='experiments')
-DEMO_LIMIT = 60  # test turns evaluated by the demo, 15 per decision
+DEMO_LIMIT = 120  # test turns evaluated by the demo, spread over decisions
+DEMO_VAL_LIMIT = 40  # validation turns (phrasings seen in training) evaluated after fine-tuning
+HEADLINE = ('decision_macro_f1', 'tool_name_accuracy', 'args_exact', 'args_per_key', 'full_call_exact', 'ast_match',
+            'json_validity_rate', 'schema_validity_rate', 'hallucination_rate', 'hallucinated_arg_rate')
+
+# %% ../nbs/09_cli.ipynb #a63b0986
+def metric_values(res) -> dict:
+    "The headline metrics of an `EvalResult` as `{metric: value}`, `None` where a metric applied to no turn."
+    v = {k: res.metrics.get(k, {}).get('value') for k in HEADLINE}
+    return {k: None if x is None or math.isnan(x) else x for k, x in v.items()}
 
 def headline(results:list) -> str:
-    "A plain-text table of the headline metrics of one or more evaluations."
-    keys = ['decision_macro_f1', 'tool_name_accuracy', 'args_exact', 'args_per_key', 'full_call_exact', 'json_validity_rate',
-            'hallucination_rate']
-    head = f"{'metric':<22}" + ''.join(f'{r.tag:>12}' for r in results)
-    rows = [f'{k:<22}' + ''.join(f"{r.metrics.get(k, {}).get('value', float('nan')):>12.3f}" for r in results) for k in keys]
-    return '\n'.join([head, *rows])
+    "A plain-text table of every headline metric of one or more evaluations, with the change when there are two."
+    w, two = max([12, *(len(r.tag) + 2 for r in results)]), len(results) == 2
+    fmt = lambda x: 'n/a' if x is None else f'{x:.3f}'
+    rows = [f"{'metric':<24}" + ''.join(f'{r.tag:>{w}}' for r in results) + (f"{'change':>{w}}" if two else '')]
+    for k, vals in zip(HEADLINE, zip(*(metric_values(r).values() for r in results))):
+        change = ('n/a' if None in vals else f'{vals[1] - vals[0]:+.3f}') if two else ''
+        rows.append(f"{k + (' ↓' if k in LOWER_IS_BETTER else ''):<24}" + ''.join(f'{fmt(x):>{w}}' for x in vals) + f'{change:>{w}}' * two)
+    return '\n'.join(rows)
 
+# %% ../nbs/09_cli.ipynb #d4c78a32
+@contextmanager
+def phase(name:str, # the step, e.g. `train`; the key of its time in `seconds`
+          seconds:dict # filled with `name: wall seconds` when the step ends
+         ):
+    "Print when a step of the demo starts and ends, and record its wall seconds in `seconds[name]`."
+    label = name.replace('_', ' ')
+    print(f'[demo] {label} ...', flush=True)
+    t = time.perf_counter()
+    try: yield
+    finally:
+        seconds[name] = round(time.perf_counter() - t, 3)
+        print(f'[demo] {label}: {seconds[name]:.1f} s', flush=True)
+
+# %% ../nbs/09_cli.ipynb #33211614
 def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...)
                  limit:int|None=None, # evaluate this many test turns (spread over decisions); None: all
-                 max_new_tokens:int=96) -> Path:
-    "Evaluate the base model, fine-tune, evaluate the result on the same turns, write the report; return the folder."
+                 max_new_tokens:int=96,
+                 val_limit:int|None=DEMO_VAL_LIMIT # validation turns the fine-tuned model is also evaluated on; None: all
+                ) -> Path:
+    "Evaluate the base model, fine-tune, evaluate the result on the same turns and on seen phrasings, report; return the folder."
+    t0, s = time.perf_counter(), {}
     out = new_experiment_dir(cfg)
-    test = load_data(cfg.data)['test']
-    model, tok = load_model(cfg.model)
-    with_tool_template(tok, cfg.fmt)
-    before = evaluate_model(model, tok, test, cfg.fmt, 'base', out, max_new_tokens, limit=limit)
-    print(f"base model evaluated on {len(before.turns)} turns in {before.meta['wall_s']:.0f} s")
-    train(cfg, model, tok, out=out)
-    tuned, tuned_tok = load_for_eval(cfg.model, adapter=out/'final_model', merge=True)
-    after = evaluate_model(tuned, tuned_tok, test, cfg.fmt, 'lora', out, max_new_tokens, limit=limit)
-    report = write_report(out, 'base', 'lora')
-    print(f'\n{headline([before, after])}\n\nreport: {report}')
+    with phase('load_data', s): data = load_data(cfg.data)
+    with phase('load_model', s):
+        model, tok = load_model(cfg.model)
+        with_tool_template(tok, cfg.fmt)
+    with phase('evaluate_base', s): before = evaluate_model(model, tok, data['test'], cfg.fmt, 'base', out, max_new_tokens, limit=limit, progress=True)
+    with phase('train', s): train(cfg, model, tok, out=out)
+    with phase('evaluate_tuned', s):
+        tuned, tuned_tok = load_for_eval(cfg.model, adapter=out/'final_model', merge=True)
+        after = evaluate_model(tuned, tuned_tok, data['test'], cfg.fmt, 'lora', out, max_new_tokens, limit=limit, progress=True)
+    with phase('evaluate_seen_phrasing', s):
+        seen = evaluate_model(tuned, tuned_tok, data['validation'], cfg.fmt, 'lora_validation', out, max_new_tokens, limit=val_limit, progress=True)
+    with phase('report', s): report = write_report(out, 'base', 'lora')
+    s['total'] = round(time.perf_counter() - t0, 3)
+    doc = dict(seconds=s, test_turns=len(before.turns), validation_turns=len(seen.turns),
+               metrics={r.tag: metric_values(r) for r in (before, after, seen)}, config=asdict(cfg))
+    (out/'demo.json').write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str))
+    print(f'\ntest split ({len(before.turns)} turns):\n{headline([before, after])}\n\n'
+          f'fine-tuned model, new phrasings (test) vs seen phrasings (validation, {len(seen.turns)} turns):\n{headline([after, seen])}\n\n'
+          f"report: {report}\ndemo.json: {out/'demo.json'} ({s['total']:.0f} s in all)")
     return out
 
 # %% ../nbs/09_cli.ipynb #947452df
@@ -78,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser('demo', help='the main job: evaluate the base model, fine-tune, evaluate again, report')
     _add_train_flags(d)
     d.add_argument('--limit', type=int, default=DEMO_LIMIT, help='evaluate this many test turns, spread over decisions (0: all)')
+    d.add_argument('--val-limit', type=int, default=DEMO_VAL_LIMIT, help='also evaluate the fine-tuned model on this many validation turns (0: all)')
     d.add_argument('--max-new-tokens', type=int, default=96)
     e = sub.add_parser('eval', help='evaluate a model (optionally with a LoRA adapter) on a data split')
     e.add_argument('--model', default=DEFAULT_MODEL)
@@ -161,7 +202,7 @@ def run_serve(args):
 def main(argv:list|None=None):
     "Entry point of the `toolcall-lab` console script."
     args = build_parser().parse_args(argv)
-    if args.command == 'demo': run_pipeline(config_from_args(args, base=DEMO), args.limit or None, args.max_new_tokens)
+    if args.command == 'demo': run_pipeline(config_from_args(args, base=DEMO), args.limit or None, args.max_new_tokens, args.val_limit or None)
     elif args.command == 'eval': run_eval(args)
     elif args.command == 'report': print(write_report(args.folder, args.before, args.after or None))
     elif args.command == 'merge':

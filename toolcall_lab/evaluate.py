@@ -23,9 +23,9 @@ from .templates import chat_template_for, normalize_record
 __all__ = ['DECISIONS', 'RATES', 'LOWER_IS_BETTER', 'text_decision', 'predicted_decision', 'canonical_calls', 'gold_decision',
            'eval_turns', 'same_value', 'key_agreement', 'match_calls', 'acceptable_from_calls', 'type_ok',
            'normalize_text', 'ast_equal', 'ast_check', 'ast_match', 'score_turn', 'bootstrap_ci', 'ratio', 'confusion',
-           'macro_f1', 'summarize', 'end_of_turn_ids', 'generate_batch', 'sample_turns', 'render_prompts', 'turn_row',
-           'EvalResult', 'save_eval', 'load_eval', 'evaluate_model', 'load_for_eval', 'plot_metrics', 'plot_confusions',
-           'per_tool_accuracy', 'plot_per_tool', 'instructive_failures', 'write_report']
+           'macro_f1', 'rates', 'summarize', 'end_of_turn_ids', 'generate_batch', 'sample_turns', 'render_prompts',
+           'turn_row', 'EvalResult', 'save_eval', 'load_eval', 'evaluate_model', 'load_for_eval', 'plot_metrics',
+           'plot_confusions', 'per_tool_accuracy', 'plot_per_tool', 'breakdown', 'instructive_failures', 'write_report']
 
 # %% ../nbs/06_evaluate.ipynb #2bdf84a6
 DECISIONS = ('call', 'answer', 'ask', 'decline')
@@ -63,17 +63,21 @@ def _records(data) -> list:
     if isinstance(data, dict) and 'messages' in data: data = [data]
     return [normalize_record(dict(r)) for r in data]
 
+def _per_turn(labels, n:int) -> list:
+    "`labels` when it has one entry per assistant turn, else `n` Nones."
+    return list(labels) if labels is not None and len(labels) == n else [None] * n
+
 def eval_turns(data, # a test split: `datasets.Dataset` or list of canonical records (JSON-string fields accepted)
               ) -> list:
-    "One evaluation turn per assistant message: `id`, context `messages`, `tools`, `gold` message and `decision`."
+    "One evaluation turn per assistant message: `id`, `dataset`, `kind`, context `messages`, `tools`, `gold` message and `decision`."
     turns = []
     for i, rec in enumerate(_records(data)):
         at = [j for j, m in enumerate(rec['messages']) if m['role'] == 'assistant']
-        labels = rec.get('decisions') if len(rec.get('decisions') or []) == len(at) else [None] * len(at)
-        for j, label in zip(at, labels):
+        for j, label, kind in zip(at, _per_turn(rec.get('decisions'), len(at)), _per_turn(rec.get('kinds'), len(at))):
             m = rec['messages'][j]
-            turns.append(dict(id=f"{rec.get('id', i)}:{j}", messages=rec['messages'][:j], tools=rec['tools'], gold=m,
-                              decision=m.get('decision') or label or gold_decision(m)))
+            decision = m.get('decision') or label or gold_decision(m)
+            turns.append(dict(id=f"{rec.get('id', i)}:{j}", dataset=rec.get('dataset') or '', kind=kind or decision,
+                              messages=rec['messages'][:j], tools=rec['tools'], gold=m, decision=decision))
     return turns
 
 # %% ../nbs/06_evaluate.ipynb #bb7fc390
@@ -124,15 +128,22 @@ def _params(tools:list, name:str) -> dict:
     "The `parameters` schema of tool `name` among `tools` ({} when not offered)."
     return next((t['function'].get('parameters') or {} for t in as_tools(tools) if t['function']['name'] == name), {})
 
+def _acceptable_value(v, schema:dict|None=None):
+    "BFCL's form of one gold value: an object as `{key: [acceptable values]}`, a list item by item, recursively."
+    schema = schema if isinstance(schema, dict) else {}
+    if isinstance(v, dict): return _acceptable_args(v, schema)
+    if isinstance(v, list): return [_acceptable_value(x, schema.get('items')) for x in v]
+    return v
+
+def _acceptable_args(args:dict, schema:dict) -> dict:
+    "`{key: [acceptable values]}` of an object against its schema, with `\"\"` where an optional key holds its default."
+    props, req = schema.get('properties') or {}, set(schema.get('required') or [])
+    optional = lambda k, v: k not in req and 'default' in props.get(k, {}) and same_value(props[k]['default'], v)
+    return {k: [_acceptable_value(v, props.get(k)), *([''] if optional(k, v) else [])] for k, v in args.items()}
+
 def acceptable_from_calls(calls:list, tools:list) -> list:
-    "BFCL-style gold `[{name: {param: [acceptable values]}}]` from canonical calls; `\"\"` where an optional argument is its default."
-    out = []
-    for name, args in map(_name_args, calls):
-        p = _params(tools, name)
-        props, req = p.get('properties', {}), set(p.get('required', []))
-        optional = lambda k, v: k not in req and 'default' in props.get(k, {}) and same_value(props[k]['default'], v)
-        out.append({name: {k: [v, ''] if optional(k, v) else [v] for k, v in args.items()}})
-    return out
+    "BFCL-style gold `[{name: {param: [acceptable values]}}]` from canonical calls; objects nested the same way, `\"\"` for defaults."
+    return [{name: _acceptable_args(args, _params(tools, name))} for name, args in map(_name_args, calls)]
 
 # %% ../nbs/06_evaluate.ipynb #25efac0a
 _JSON_TYPES = {'string': str, 'integer': int, 'number': (int, float), 'boolean': bool, 'array': list, 'object': dict, 'null': type(None)}
@@ -151,14 +162,23 @@ def normalize_text(s:str) -> str:
     return re.sub(r'[\W_]+', '', s.lower())
 
 # %% ../nbs/06_evaluate.ipynb #09a3e8d4
+def _nested(acceptable:dict) -> bool:
+    "Whether an acceptable object is in BFCL's nested form `{key: [acceptable values]}` (every value a list)."
+    return bool(acceptable) and all(isinstance(v, list) for v in acceptable.values())
+
+def _object_equal(value:dict, acceptable:dict) -> bool:
+    "BFCL's object rule: no unexpected key, every key not marked `\"\"` present, each value one of its acceptable values."
+    if not _nested(acceptable): return value.keys() == acceptable.keys() and all(ast_equal(value[k], acceptable[k]) for k in value)
+    if any(k not in acceptable for k in value) or any(k not in value and '' not in ok for k, ok in acceptable.items()): return False
+    return all(any(ast_equal(value[k], a) for a in acceptable[k] if a != '') or ast_equal(value[k], acceptable[k]) for k in value)
+
 def ast_equal(value, acceptable) -> bool:
-    "BFCL value rule: numbers by value, strings after `normalize_text`, lists in order and objects by key, recursively."
+    "BFCL value rule: numbers by value, strings after `normalize_text`, lists in order, objects by key (nested or plain), recursively."
     if isinstance(value, bool) or isinstance(acceptable, bool): return type(value) is type(acceptable) and value == acceptable
     if isinstance(value, str) and isinstance(acceptable, str): return normalize_text(value) == normalize_text(acceptable)
     if isinstance(value, list) and isinstance(acceptable, list):
         return len(value) == len(acceptable) and all(map(ast_equal, value, acceptable))
-    if isinstance(value, dict) and isinstance(acceptable, dict):
-        return value.keys() == acceptable.keys() and all(ast_equal(value[k], acceptable[k]) for k in value)
+    if isinstance(value, dict) and isinstance(acceptable, dict): return _object_equal(value, acceptable)
     return same_value(value, acceptable)
 
 def ast_check(call:dict, gold:dict, tools:list) -> str:
@@ -283,6 +303,10 @@ def _num_den(df, num:str, den:str|None):
     ok = ~np.isnan(x) & ~np.isnan(d)
     return np.where(ok, x, 0), np.where(ok, d, 0)
 
+def rates(df:pd.DataFrame) -> dict:
+    "Every rate of `RATES` over the turns of `df` (NaN where it applies to none), without intervals."
+    return {name: ratio(*_num_den(df, num, den)) for name, (num, den) in RATES.items()}
+
 # %% ../nbs/06_evaluate.ipynb #e3e2c5b5
 def summarize(df:pd.DataFrame, # one row per turn, as `score_turn` makes them (plus `seconds`, `new_tokens` when timed)
               n_boot:int=1000, seed:int=0) -> dict:
@@ -370,10 +394,10 @@ def _gold_text(gold:dict, fmt) -> str:
 
 # %% ../nbs/06_evaluate.ipynb #fa4919ae
 def turn_row(turn:dict, gen:Generation, fmt='hermes') -> dict:
-    "The CSV row of one evaluated turn: ids, gold, prediction, parsed calls, every metric, error class and timing."
+    "The CSV row of one evaluated turn: ids, dataset and kind, gold, prediction, parsed calls, every metric, error class and timing."
     last_user = next((m['content'] for m in reversed(turn['messages']) if m['role'] == 'user'), '')
     calls = canonical_calls(turn['gold'])
-    row = dict(id=turn['id'], user=last_user, gold=_gold_text(turn['gold'], fmt), prediction=gen.text,
+    row = dict(id=turn['id'], dataset=turn.get('dataset', ''), kind=turn.get('kind') or turn['decision'], user=last_user, gold=_gold_text(turn['gold'], fmt), prediction=gen.text,
                parsed_calls=json.dumps(gen.parsed.calls, ensure_ascii=False), parse_errors=' | '.join(gen.parsed.errors),
                gold_tools=' '.join(sorted(c['function']['name'] for c in calls)))
     row |= score_turn(gen.parsed, turn['gold'], turn['tools'], turn['decision'], turn['gold'].get('acceptable'))
@@ -418,10 +442,12 @@ def _json_default(o):
     return o.item() if isinstance(o, np.generic) else str(o)
 
 def load_eval(out_dir, tag:str) -> EvalResult:
-    "The `EvalResult` saved as `eval_<tag>.json` / `.csv` in `out_dir`."
+    "The `EvalResult` saved as `eval_<tag>.json` / `.csv` in `out_dir` (`dataset` and `kind` are `''` where missing)."
     out = Path(out_dir)
     doc = json.loads((out/f'eval_{tag}.json').read_text())
-    return EvalResult(doc['tag'], doc['metrics'], pd.read_csv(out/f'eval_{tag}.csv', keep_default_na=False, na_values=['']), doc.get('meta', {}))
+    turns = pd.read_csv(out/f'eval_{tag}.csv', keep_default_na=False, na_values=[''])
+    for c in ('dataset', 'kind'): turns[c] = turns[c].fillna('') if c in turns else ''  # CSVs written before these columns
+    return EvalResult(doc['tag'], doc['metrics'], turns, doc.get('meta', {}))
 
 # %% ../nbs/06_evaluate.ipynb #127d0751
 def evaluate_model(model, tok, data, # test split: `datasets.Dataset` or list of canonical records
@@ -517,6 +543,15 @@ def plot_per_tool(results:list, path) -> Path:
     ax.invert_yaxis(); ax.set_xlim(0, 1.05); ax.set_xlabel('full-call exact match (gold turns)'); ax.legend(fontsize=8, loc='lower right')
     return _save(fig, path)
 
+# %% ../nbs/06_evaluate.ipynb #f684b282
+def breakdown(turns_df:pd.DataFrame, # one row per turn (`EvalResult.turns`)
+              by:str='dataset' # the column to group by: `dataset`, `kind`, `decision_gold`, ...
+             ) -> pd.DataFrame:
+    "Number of turns and every rate of `RATES` per value of column `by` (`''` where it is missing; NaN where a rate applies to none)."
+    keys = turns_df[by].fillna('').astype(str) if by in turns_df else pd.Series('', index=turns_df.index)
+    rows = {k: {'turns': len(g)} | rates(g) for k, g in turns_df.groupby(keys, sort=True)}
+    return pd.DataFrame.from_dict(rows, orient='index', columns=['turns', *RATES]).rename_axis(by)
+
 # %% ../nbs/06_evaluate.ipynb #5d8154a0
 def instructive_failures(turns:pd.DataFrame, k:int=10) -> pd.DataFrame:
     "Up to `k` failed turns, taken round-robin over error classes (most frequent class first), so every kind of failure shows."
@@ -552,12 +587,30 @@ def _metrics_md(results:list) -> str:
         rows.append(f"| {m}{' ↓' if m in LOWER_IS_BETTER else ''} | " + ' | '.join(cells) + ' |')
     return '\n'.join(rows)
 
+def _cell(t:pd.DataFrame, key, m:str) -> str:
+    "One rate of a `breakdown` table as text (`n/a` when missing or NaN)."
+    v = t[m].get(key, np.nan)
+    return 'n/a' if pd.isna(v) else f'{v:.0f}' if m == 'turns' else f'{v:.2f}'
+
+def _side_by_side(cells:list) -> str:
+    "Cells of several results joined by `→`, or one cell when they are all equal."
+    return cells[0] if len(set(cells)) == 1 else ' → '.join(cells)
+
+def _breakdown_md(results:list, by:str) -> str:
+    "A Markdown table of `breakdown(turns, by)`: one row per value, each cell every result's rate side by side (`before → after`)."
+    tables = [breakdown(r.turns, by) for r in results]
+    keys = sorted(set().union(*(t.index for t in tables)))
+    rows = [f"| {by} | turns | " + ' | '.join(m + (' ↓' if m in LOWER_IS_BETTER else '') for m in RATES) + ' |', '|---' * (len(RATES) + 2) + '|']
+    rows += [f"| {k or '—'} | " + ' | '.join(_side_by_side([_cell(t, k, m) for t in tables]) for m in ['turns', *RATES]) + ' |' for k in keys]
+    note = f"Cells: {' → '.join(r.tag for r in results)}" + ('; — = not recorded' if '' in keys else '') + '.'
+    return note + '\n\n' + '\n'.join(rows)
+
 def write_report(out_dir, # folder holding `eval_<tag>.json` / `.csv`; the report is written there
                  before_tag:str='base', # the model before fine-tuning
                  after_tag:str|None=None, # the fine-tuned model (None: report on `before_tag` alone)
                  k:int=10 # failures listed per model
                 ) -> Path:
-    "Write `report.md` with metric, confusion-matrix and per-tool PNGs comparing two evaluations (or describing one)."
+    "Write `report.md` with metric, confusion-matrix and per-tool PNGs and per-dataset and per-kind tables comparing two evaluations (or describing one)."
     out = Path(out_dir)
     for t in filter(None, [before_tag, after_tag]):
         if not (out/f'eval_{t}.json').exists(): raise FileNotFoundError(f'{out}/eval_{t}.json not found; fix: run evaluate_model(..., tag={t!r}, out_dir={str(out)!r}) first')
@@ -567,7 +620,8 @@ def write_report(out_dir, # folder holding `eval_<tag>.json` / `.csv`; the repor
     parts = [f"# Evaluation: {' vs '.join(r.tag for r in results)}", meta, _metrics_md(results),
              'Rates with 95% bootstrap intervals over turns; ↓ = lower is better; n/a = the rate applied to no turn.',
              '![metrics](metrics.png)', '## Decisions (rows gold, columns predicted)', '![confusion](confusion.png)',
-             '## Per tool', '![per tool](per_tool.png)']
+             '## Per tool', '![per tool](per_tool.png)', '## Per dataset', _breakdown_md(results, 'dataset'),
+             '## Per kind of turn', _breakdown_md(results, 'kind')]
     parts += [s for r in results for s in (f'## {k} most instructive failures: {r.tag}', _failures_md(r.turns, k))]
     (out/'report.md').write_text('\n\n'.join(parts) + '\n')
     return out/'report.md'

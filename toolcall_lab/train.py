@@ -23,9 +23,9 @@ from .masking import tokenize_dataset
 
 # %% auto #0
 __all__ = ['LOG_FIELDS', 'TrainConfig', 'config_from_dict', 'load_config', 'experiment_name', 'new_experiment_dir',
-           'CSVLogCallback', 'truncate_log', 'lora_config', 'sft_args', 'peak_memory_gb', 'library_versions',
-           'load_data', 'balanced_order', 'prepare_datasets', 'make_trainer', 'train', 'sweep_configs', 'sweep',
-           'sweep_commands']
+           'CSVLogCallback', 'truncate_log', 'lora_targets', 'lora_config', 'sft_args', 'peak_memory_gb',
+           'library_versions', 'load_data', 'balanced_order', 'prepare_datasets', 'make_trainer', 'train',
+           'sweep_configs', 'sweep', 'sweep_commands']
 
 # %% ../nbs/05_finetune.ipynb #996f583c
 @dataclass
@@ -38,6 +38,7 @@ class TrainConfig:
     alpha: int|None = None  # LoRA alpha (default 2 × rank)
     dropout: float = 0.05  # LoRA dropout
     target_modules: str|list = 'all-linear'  # which linear layers get adapters
+    lora_layers: int|None = None  # adapters only in the top N decoder layers, so the backward pass stops early (None: all layers)
     lr: float = 2e-4  # peak learning rate
     epochs: float = 1.0  # passes over the training data
     max_steps: int = -1  # stop after this many optimizer steps (overrides epochs when > 0)
@@ -133,9 +134,20 @@ def truncate_log(path:Path, last_step:int):
         w = csv.DictWriter(f, LOG_FIELDS); w.writeheader(); w.writerows(rows)
 
 # %% ../nbs/05_finetune.ipynb #c0ddfde8
-def lora_config(cfg:TrainConfig) -> LoraConfig:
-    "The PEFT `LoraConfig` of a run: rank, alpha, dropout, target modules, no bias."
-    return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules,
+_LINEAR = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')
+
+def lora_targets(cfg:TrainConfig, n_layers:int|None=None # decoder layers of the model (needed when `cfg.lora_layers` is set)
+                ):
+    "PEFT `target_modules`: `cfg.target_modules`, or a regex limiting them to the top `cfg.lora_layers` decoder layers."
+    if not cfg.lora_layers: return cfg.target_modules
+    if not n_layers: raise ValueError('lora_layers needs the number of decoder layers (model.config.num_hidden_layers)')
+    names = _LINEAR if cfg.target_modules == 'all-linear' else [cfg.target_modules] if isinstance(cfg.target_modules, str) else cfg.target_modules
+    layers = '|'.join(str(i) for i in range(max(n_layers - cfg.lora_layers, 0), n_layers))
+    return rf".*\.layers\.({layers})\.(.*\.)?({'|'.join(names)})"
+
+def lora_config(cfg:TrainConfig, n_layers:int|None=None) -> LoraConfig:
+    "The PEFT `LoraConfig` of a run: rank, alpha, dropout, target modules (optionally the top layers only), no bias."
+    return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=lora_targets(cfg, n_layers),
                       bias='none', task_type='CAUSAL_LM')
 
 # %% ../nbs/05_finetune.ipynb #1aa30445
@@ -226,7 +238,7 @@ def make_trainer(cfg:TrainConfig, model, tok, train_ds, eval_ds, out:Path, callb
     cbs = [CSVLogCallback(Path(out)/'training_log.csv'), *callbacks]
     if cfg.patience is not None: cbs.append(EarlyStoppingCallback(cfg.patience, cfg.threshold))
     return SFTTrainer(model=model, args=sft_args(cfg, Path(out), pick_device()), train_dataset=train_ds,
-                      eval_dataset=eval_ds, processing_class=tok, peft_config=lora_config(cfg), callbacks=cbs)
+                      eval_dataset=eval_ds, processing_class=tok, peft_config=lora_config(cfg, getattr(model.config, 'num_hidden_layers', None)), callbacks=cbs)
 
 # %% ../nbs/05_finetune.ipynb #da3a51a5
 def _write_json(path:Path, d:dict): Path(path).write_text(json.dumps(d, indent=1, ensure_ascii=False, default=str))
