@@ -1,11 +1,18 @@
 """Training throughput: the naive way vs the project's way, same model, data and steps, in one run.
 
     .venv/bin/python bench/train_throughput.py [--steps 3] [--batch-size 4] [--max-length 768] [--model smollm2-135m]
+                                               [--fmt compact] [--variants naive project padded top10]
 
 (a) naive:   TRL SFTTrainer with every sequence padded to max_length (`pad_to_multiple_of=max_length`), no
              length grouping (random order);
 (b) project: padding-free batches (sequences concatenated, position ids restart; the collator masks the seams)
-             and length-grouped sampling, as `toolcall_lab.train.sft_args` configures.
+             in the prepared order (shuffled, decision-balanced), as `toolcall_lab.train.sft_args` configures.
+Optional variants, each measured against (a) in the same run:
+(c) padded:  length-grouped batches padded only to their longest sequence (no padding-free packing). On a CPU there is
+             no variable-length attention kernel, so a packed batch attends over one long sequence with a block mask:
+             attention costs (sum of lengths)^2 instead of the sum of squares.
+(d) topK:    (b) with LoRA only in the top K decoder layers (`TrainConfig.lora_layers`), so the backward pass stops
+             early. Fewer FLOPs per token; whether it learns as well is the recipe study's question (lesson 07).
 Both use fp32 and no activation checkpointing (TRL's own defaults, bf16 + checkpointing, are ~12x slower on an
 AVX2-only CPU and would make the ratio meaningless), the same LoRA config, the same masked labels, and TRL's
 fused LM head (log-probs computed only at trained positions) which TRL applies in both cases.
@@ -15,7 +22,7 @@ to 1e-4, asserted: padding-free must not change the loss), the machine's fp32 ma
 model-FLOPs utilisation (4·N·T per trained token: forward 2NT + input-gradient backward 2NT; LoRA's own weight
 gradients are negligible).
 Each side's own trained model is not a fair check: the runs see the sequences in a different order (random vs
-length-grouped) and draw different LoRA-dropout masks, so their weights drift apart (up to ~1e-2 in loss after a
+prepared) and draw different LoRA-dropout masks, so their weights drift apart (up to ~1e-2 in loss after a
 few steps), which is training noise, not an effect of padding-free batching."""
 import argparse, os, tempfile, time
 from dataclasses import asdict, replace
@@ -38,13 +45,16 @@ def matmul_peak_gflops(n=2048, reps=10) -> float:
     return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
 
 
-def run(cfg, model_name, train_ds, tok, naive: bool, out: Path) -> dict:
-    "Train `cfg.max_steps` steps one way; return tokens, seconds, loss."
+def run(cfg, model_name, train_ds, tok, variant: str, out: Path) -> dict:
+    "Train `cfg.max_steps` steps one way (`naive`, `project`, `padded` or `topK`); return tokens, seconds, trainer."
     model, _ = load_model(model_name)
+    if variant.startswith('top'): cfg = replace(cfg, lora_layers=int(variant[3:]))
     args = sft_args(cfg, out, 'cpu')
-    if naive: args = replace(args, padding_free=False, pad_to_multiple_of=cfg.max_length, train_sampling_strategy='random')
+    if variant == 'naive': args = replace(args, padding_free=False, pad_to_multiple_of=cfg.max_length, train_sampling_strategy='random')
+    if variant == 'padded': args = replace(args, padding_free=False, train_sampling_strategy='group_by_length')
     args.eval_strategy, args.save_strategy = 'no', 'no'
-    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok, peft_config=lora_config(cfg))
+    trainer = SFTTrainer(model=model, args=args, train_dataset=train_ds, processing_class=tok,
+                         peft_config=lora_config(cfg, model.config.num_hidden_layers))
     t = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t
@@ -67,10 +77,12 @@ def main():
     ap.add_argument('--steps', type=int, default=3)
     ap.add_argument('--batch-size', type=int, default=4)
     ap.add_argument('--max-length', type=int, default=768)
+    ap.add_argument('--fmt', default='compact')
+    ap.add_argument('--variants', nargs='+', default=['naive', 'project'], help='naive and project always run; add padded, top10, ...')
     a = ap.parse_args()
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', 2)))
     cfg = TrainConfig(model=a.model, data=['structural', 'when2call', 'helpdesk'], max_steps=a.steps, batch_size=a.batch_size,
-                      max_length=a.max_length, n_train=a.steps * a.batch_size, n_eval=1, logging_steps=1)
+                      max_length=a.max_length, n_train=a.steps * a.batch_size, n_eval=1, logging_steps=1, fmt=a.fmt)
     _, tok = load_model('tiny')  # tokenizer only; each side loads its own fresh model
     with_tool_template(tok, cfg.fmt)
     train_ds, _ = prepare_datasets(cfg, tok, verbose=False)
@@ -79,18 +91,20 @@ def main():
           f'sequences; lengths mean {sum(lengths) / len(lengths):.0f}, max {max(lengths)} (max_length {a.max_length})')
     peak = matmul_peak_gflops()
     tmp = Path(tempfile.mkdtemp())
-    res = {name: run(cfg, a.model, train_ds, tok, name == 'naive', tmp / name) for name in ('naive', 'project')}
+    variants = list(dict.fromkeys(['naive', 'project', *a.variants]))
+    res = {name: run(cfg, a.model, train_ds, tok, name, tmp / name) for name in variants}
     rows = [train_ds[i] for i in range(min(a.batch_size, len(train_ds)))]
     model = res['project']['trainer'].model  # one set of weights for both: only the batching differs
-    losses = {k: batch_loss(v['trainer'], model, rows) for k, v in res.items()}
+    losses = {k: batch_loss(v['trainer'], model, rows) for k, v in res.items() if not k.startswith('top')}
     print(f'fp32 matmul peak: {peak:.1f} GFLOP/s')
     for k, v in res.items():
         mfu = 4 * v['params'] * v['tokens_per_s'] / (peak * 1e9)
+        same = f'loss of the same batch {losses[k]:.5f}' if k in losses else 'other adapter layout: loss not comparable'
         print(f'{k:>8}: {v["tokens"]:.0f} tokens in {v["seconds"]:.1f} s = {v["tokens_per_s"]:.1f} tokens/s, MFU {mfu:.1%}, '
-              f'loss of the same batch {losses[k]:.5f}')
-    print(f'ratio project/naive: {res["project"]["tokens_per_s"] / res["naive"]["tokens_per_s"]:.2f}x; '
-          f'loss difference {abs(losses["project"] - losses["naive"]):.2e} (same weights, padded vs padding-free batch)')
-    assert abs(losses['project'] - losses['naive']) <= 1e-4, f'padding-free changed the loss of the same batch: {losses}'
+              f'{v["tokens_per_s"] / res["naive"]["tokens_per_s"]:.2f}x naive, {v["tokens_per_s"] / res["project"]["tokens_per_s"]:.2f}x project; {same}')
+    for k in losses:
+        assert abs(losses[k] - losses['naive']) <= 1e-4, f'{k} changed the loss of the same batch: {losses}'
+    print(f'loss agreement with naive (same weights): ' + ', '.join(f'{k} {abs(losses[k] - losses["naive"]):.2e}' for k in losses if k != 'naive'))
 
 
 if __name__ == '__main__':

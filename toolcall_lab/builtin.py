@@ -805,7 +805,7 @@ def generate_split(name:str, split:str, n:int, seed:int=0) -> list:
 
 # %% ../nbs/03b_builtin.ipynb #33ef75f6
 def load_builtin(name='all', # 'structural', 'helpdesk', 'when2call', 'all', or a list of them
-                 n_train:int=2000, n_validation:int=40, n_test:int=40, # records per dataset and split
+                 n_train:int=2000, n_validation:int=40, n_test:int=32, # records per dataset and split
                  seed:int=0) -> DatasetDict:
     "A built-in synthetic dataset (or a mix) as a `DatasetDict` with train, validation and test splits."
     names = list(BUILTINS) if name == 'all' else [name] if isinstance(name, str) else list(name)

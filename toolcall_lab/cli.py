@@ -43,10 +43,10 @@ def config_from_args(args, skip:tuple=(), base:dict|None=None) -> TrainConfig:
     return load_config(args.config, **given) if args.config else config_from_dict({**(base or {}), **given}, 'command line')
 
 # %% ../nbs/09_cli.ipynb #ba3832df
-DEMO = dict(data=['structural', 'when2call', 'helpdesk'], rank=16, lr=1e-3, max_steps=24, batch_size=4, eval_steps=12,
-            save_steps=24, n_train=96, n_eval=16, max_length=768, warmup_ratio=0.1, output_dir='experiments')
-DEMO_LIMIT = 120  # test turns evaluated by the demo, spread over decisions
-DEMO_VAL_LIMIT = 40  # validation turns (phrasings seen in training) evaluated after fine-tuning
+DEMO = dict(data=['structural', 'when2call', 'helpdesk'], fmt='compact', rank=16, lr=1e-3, max_steps=22, batch_size=8, eval_steps=22,
+            save_steps=22, n_train=176, n_eval=16, max_length=512, warmup_ratio=0.1, output_dir='experiments')  # settings from lesson 07's recipe study
+DEMO_LIMIT = None  # test turns evaluated by the demo: all of them (96 records, 120+ turns, half of them calls)
+DEMO_VAL_LIMIT = 24  # validation turns (phrasings seen in training) evaluated after fine-tuning
 HEADLINE = ('decision_macro_f1', 'tool_name_accuracy', 'args_exact', 'args_per_key', 'full_call_exact', 'ast_match',
             'json_validity_rate', 'schema_validity_rate', 'hallucination_rate', 'hallucinated_arg_rate')
 

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 # %% auto #0
-__all__ = ['Run', 'load_run', 'summarize', 'plot_runs', 'compare']
+__all__ = ['Run', 'load_run', 'summarize', 'plot_runs', 'compare', 'load_recipe', 'plot_recipe']
 
 # %% ../nbs/07_compare.ipynb #aa180b76
 @dataclass
@@ -87,3 +87,24 @@ def compare(paths:list, # experiment folders or their training_log.csv files
     table = summarize(runs)
     if summary: table.to_csv(summary, index=False)
     return table
+
+# %% ../nbs/07_compare.ipynb #42f7f695
+def load_recipe(path) -> pd.DataFrame:
+    "The recipe study's JSON lines as a table: settings, step, training seconds, and `test_*` / `seen_*` metric columns."
+    rows = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+    df = pd.json_normalize(rows, sep='_')
+    df['setting'] = df.apply(lambda r: f"lr{r['lr']:g} r{r['rank']} b{r['batch_size']} {r['fmt']}" + (f" top{int(r['lora_layers'])}" if r.get('lora_layers') == r.get('lora_layers') and r.get('lora_layers') else ''), axis=1)
+    return df
+
+# %% ../nbs/07_compare.ipynb #a1bbff2d
+def plot_recipe(df:pd.DataFrame, out=None, metric:str='full_call_exact') -> plt.Figure:
+    "Held-out (solid) and seen-phrasing (dashed) `metric` against training wall-seconds, one line per setting."
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=80)
+    for k, (name, g) in enumerate(df.sort_values('train_s').groupby('setting')):
+        ax.plot(g['train_s'], g[f'test_{metric}'], 'o-', color=f'C{k}', label=f'{name} (test)')
+        ax.plot(g['train_s'], g[f'seen_{metric}'], 'x--', color=f'C{k}', alpha=.6)
+    ax.set(xlabel='training wall-seconds (2 CPU cores)', ylabel=metric.replace('_', ' '), ylim=(0, 1.02))
+    ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
+    if out: fig.savefig(out)
+    plt.close(fig)
+    return fig

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_merge_serve.ipynb #acbf9a98
 from __future__ import annotations
-import json, re, socket, sys, threading, time, uuid
+import json, re, socket, sys, threading, time, uuid, warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from transformers import AutoTokenizer
 
 from .inference import as_tools, build_prompt, generate, get_format, make_call, tool_loop
 from .models import load_model
-from .templates import with_tool_template
+from .templates import tool_template, with_tool_template
 
 # %% auto #0
 __all__ = ['HERMES_OLLAMA_TEMPLATE', 'random_adapter', 'load_adapter', 'end_of_turn_token', 'generation_config_for',
@@ -295,6 +295,10 @@ def export_gguf(model_dir, # a saved model folder, e.g. from `merge_adapter`
                ) -> Path:
     "Export a saved llama-family model folder to `<name>.gguf` plus an Ollama `Modelfile`; returns the GGUF path."
     model, tok = load_model(str(model_dir), device='cpu', dtype=torch.float32)
+    if tool_template('compact') == tok.chat_template:
+        warnings.warn("this model was trained with the compact tools block, but the Ollama Modelfile's template writes Hermes' "
+                      "JSON <tools> block (Ollama's Go template cannot write the compact signatures); serve it with "
+                      "`toolcall-lab serve`, which renders the tokenizer's own template, for the prompt it was trained on", stacklevel=2)
     out = Path(out_dir)
     path = write_gguf(model, tok, out/f'{name}.gguf', dtype)
     (out/'Modelfile').write_text(ollama_modelfile(path.name, tok, system))

@@ -164,7 +164,7 @@ def sft_args(cfg:TrainConfig, out:Path, device:str) -> SFTConfig:
         save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=None if early else cfg.keep_checkpoints, seed=cfg.seed,
         load_best_model_at_end=early, metric_for_best_model='eval_loss' if early else None, greater_is_better=False,
         bf16=bf16, fp16=cuda and not bf16, activation_checkpointing=cuda, use_cpu=not cuda and device == 'cpu',
-        max_length=None, padding_free=True, train_sampling_strategy='group_by_length',
+        max_length=None, padding_free=True, train_sampling_strategy='sequential',
         dataset_kwargs={'skip_prepare_dataset': True}, remove_unused_columns=False,
         report_to='none', disable_tqdm=False, dataloader_num_workers=0)
 
