@@ -446,7 +446,7 @@ def load_eval(out_dir, tag:str) -> EvalResult:
     out = Path(out_dir)
     doc = json.loads((out/f'eval_{tag}.json').read_text())
     turns = pd.read_csv(out/f'eval_{tag}.csv', keep_default_na=False, na_values=[''])
-    for c in ('dataset', 'kind'): turns[c] = turns[c].fillna('') if c in turns else ''  # CSVs written before these columns
+    for c in ('dataset', 'kind'): turns[c] = turns[c].astype(object).fillna('') if c in turns else ''  # CSVs written before these columns
     return EvalResult(doc['tag'], doc['metrics'], turns, doc.get('meta', {}))
 
 # %% ../nbs/06_evaluate.ipynb #127d0751
