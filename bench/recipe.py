@@ -12,11 +12,8 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from toolcall_lab.evaluate import evaluate_model, load_for_eval
+from toolcall_lab.evaluate import HEADLINE, evaluate_model, load_for_eval
 from toolcall_lab.train import TrainConfig, load_data, train
-
-HEADLINE = ['decision_macro_f1', 'tool_name_accuracy', 'args_exact', 'full_call_exact', 'ast_match', 'json_validity_rate',
-            'schema_validity_rate', 'hallucination_rate', 'hallucinated_arg_rate']
 
 
 class StepClock(TrainerCallback):
@@ -26,7 +23,7 @@ class StepClock(TrainerCallback):
     def on_step_end(self, args, state, control, **kw): self.at[state.global_step] = time.perf_counter() - self.t0
 
 
-def scores(res) -> dict: return {k: round(res.metrics[k]['value'], 4) for k in HEADLINE}
+def scores(res) -> dict: return {k: None if res.metrics[k]['value'] != res.metrics[k]['value'] else round(res.metrics[k]['value'], 4) for k in HEADLINE}
 
 
 def main():

@@ -14,7 +14,7 @@ from .inference import generate, make_call, tool_loop
 from dataclasses import fields
 from .train import TrainConfig, config_from_dict, load_config, sweep, sweep_commands, train
 from .compare import compare
-from .evaluate import LOWER_IS_BETTER, evaluate_model, load_for_eval, write_report, load_eval
+from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_for_eval, write_report, load_eval
 from .train import load_data, new_experiment_dir
 from .templates import with_tool_template
 from .models import load_model
@@ -22,8 +22,8 @@ from .serve import merge_adapter, export_gguf, load_adapter, serve_http, chat_re
 import importlib
 
 # %% auto #0
-__all__ = ['DEMO', 'DEMO_LIMIT', 'DEMO_VAL_LIMIT', 'HEADLINE', 'config_from_args', 'metric_values', 'headline', 'phase',
-           'run_pipeline', 'build_parser', 'run_eval', 'import_function', 'run_serve', 'main']
+__all__ = ['DEMO', 'DEMO_LIMIT', 'DEMO_VAL_LIMIT', 'config_from_args', 'metric_values', 'headline', 'phase', 'run_pipeline',
+           'build_parser', 'run_eval', 'import_function', 'run_serve', 'main']
 
 # %% ../nbs/09_cli.ipynb #9133e86e
 def _add_train_flags(p:argparse.ArgumentParser, skip:tuple=()):
@@ -47,8 +47,6 @@ DEMO = dict(data=['structural', 'when2call', 'helpdesk'], fmt='compact', rank=16
             save_steps=22, n_train=176, n_eval=16, max_length=512, warmup_ratio=0.1, output_dir='experiments')  # settings from lesson 07's recipe study
 DEMO_LIMIT = None  # test turns evaluated by the demo: all of them (96 records, 120+ turns, half of them calls)
 DEMO_VAL_LIMIT = 24  # validation turns (phrasings seen in training) evaluated after fine-tuning
-HEADLINE = ('decision_macro_f1', 'tool_name_accuracy', 'args_exact', 'args_per_key', 'full_call_exact', 'ast_match',
-            'json_validity_rate', 'schema_validity_rate', 'hallucination_rate', 'hallucinated_arg_rate')
 
 # %% ../nbs/09_cli.ipynb #a63b0986
 def metric_values(res) -> dict:

@@ -23,9 +23,9 @@ from .masking import tokenize_dataset
 
 # %% auto #0
 __all__ = ['LOG_FIELDS', 'TrainConfig', 'config_from_dict', 'load_config', 'experiment_name', 'new_experiment_dir',
-           'CSVLogCallback', 'truncate_log', 'lora_targets', 'lora_config', 'sft_args', 'peak_memory_gb',
-           'library_versions', 'load_data', 'balanced_order', 'prepare_datasets', 'make_trainer', 'train',
-           'sweep_configs', 'sweep', 'sweep_commands']
+           'CSVLogCallback', 'truncate_log', 'lora_config', 'sft_args', 'peak_memory_gb', 'library_versions',
+           'load_data', 'balanced_order', 'prepare_datasets', 'make_trainer', 'train', 'sweep_configs', 'sweep',
+           'sweep_commands']
 
 # %% ../nbs/05_finetune.ipynb #996f583c
 @dataclass
@@ -134,21 +134,19 @@ def truncate_log(path:Path, last_step:int):
         w = csv.DictWriter(f, LOG_FIELDS); w.writeheader(); w.writerows(rows)
 
 # %% ../nbs/05_finetune.ipynb #c0ddfde8
-_LINEAR = ('q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj')
+_LINEAR = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']  # llama-family linear layers ('all-linear')
 
-def lora_targets(cfg:TrainConfig, n_layers:int|None=None # decoder layers of the model (needed when `cfg.lora_layers` is set)
-                ):
-    "PEFT `target_modules`: `cfg.target_modules`, or a regex limiting them to the top `cfg.lora_layers` decoder layers."
-    if not cfg.lora_layers: return cfg.target_modules
-    if not n_layers: raise ValueError('lora_layers needs the number of decoder layers (model.config.num_hidden_layers)')
-    names = _LINEAR if cfg.target_modules == 'all-linear' else [cfg.target_modules] if isinstance(cfg.target_modules, str) else cfg.target_modules
-    layers = '|'.join(str(i) for i in range(max(n_layers - cfg.lora_layers, 0), n_layers))
-    return rf".*\.layers\.({layers})\.(.*\.)?({'|'.join(names)})"
-
-def lora_config(cfg:TrainConfig, n_layers:int|None=None) -> LoraConfig:
-    "The PEFT `LoraConfig` of a run: rank, alpha, dropout, target modules (optionally the top layers only), no bias."
-    return LoraConfig(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=lora_targets(cfg, n_layers),
-                      bias='none', task_type='CAUSAL_LM')
+def lora_config(cfg:TrainConfig, n_layers:int|None=None # decoder layers of the model (needed when `cfg.lora_layers` is set)
+               ) -> LoraConfig:
+    "The PEFT `LoraConfig` of a run: rank, alpha, dropout, target modules (with `lora_layers`: in the top layers only), no bias."
+    top = {}
+    if cfg.lora_layers:
+        if not n_layers: raise ValueError('lora_layers needs the number of decoder layers (model.config.num_hidden_layers)')
+        # PEFT limits adapters to some layers only for a list of module names, so 'all-linear' is spelled out
+        top = dict(layers_to_transform=list(range(max(n_layers - cfg.lora_layers, 0), n_layers)), layers_pattern='layers',
+                   target_modules=_LINEAR if cfg.target_modules == 'all-linear' else cfg.target_modules)
+    return LoraConfig(**{**dict(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules,
+                                bias='none', task_type='CAUSAL_LM'), **top})
 
 # %% ../nbs/05_finetune.ipynb #1aa30445
 def sft_args(cfg:TrainConfig, out:Path, device:str) -> SFTConfig:
