@@ -20,10 +20,12 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer, TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbdirectives import directives, strip_directives  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET = 'application/vnd.jupyter.widget-view+json'
 ANSI = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07')
-DIRECTIVE = re.compile(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
 REMOTE_TAG = re.compile(r'<script[^>]+src=["\']https?:[^>]*>.*?</script>|<link[^>]+href=["\']https?:[^>]*>', re.I | re.S)
 FALSE = {'false', 'no', '0'}
 
@@ -104,20 +106,6 @@ def strip_tags(s: str) -> str:
     return html.unescape(re.sub(r'<[^>]+>', '', s))
 
 # ---------------------------------------------------------------- directives
-
-def directives(src: str) -> dict:
-    "The `#| name: value` directives at the top of a cell, as `{name: value}`."
-    out = {}
-    for line in src.splitlines():
-        if not line.strip(): continue
-        m = DIRECTIVE.match(line)
-        if not m: break
-        out[m.group(1).lower()] = m.group(2)
-    return out
-
-def strip_directives(src: str) -> str:
-    "Cell source without its `#|` lines."
-    return '\n'.join(l for l in src.splitlines() if not l.lstrip().startswith('#|')).strip('\n')
 
 def is_off(d: dict, key: str) -> bool:
     "Whether a Quarto option such as `echo` is set to false."

@@ -2,18 +2,15 @@
 
 Markdown cells are copied; shown code cells become ```python blocks followed by their text output;
 `#| hide` cells are left out and `#|` directive lines are dropped."""
-import argparse, re
+import argparse, re, sys
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'tools'))
+from nbdirectives import directives, strip_directives  # noqa: E402
 ANSI = re.compile(r'\x1b\[[0-9;]*m')
-
-
-def directives(src: str) -> set:
-    "The `#| name` directives at the top of a cell."
-    return {l[3:].strip().split(':')[0].split()[0] for l in src.splitlines() if l.startswith('#| ') and l[3:].strip()}
 
 
 def output_text(out) -> str:
@@ -27,9 +24,10 @@ def output_text(out) -> str:
 def cell_md(cell) -> str:
     "The README text of one cell ('' for hidden cells)."
     if cell.cell_type == 'markdown': return cell.source
-    if cell.cell_type != 'code' or {'hide', 'default_exp'} & directives(cell.source): return ''
-    code = '\n'.join(l for l in cell.source.splitlines() if not l.startswith('#|')).strip()
-    parts = [f'```python\n{code}\n```'] if code and 'echo' not in directives(cell.source) else []
+    d = directives(cell.source)
+    if cell.cell_type != 'code' or {'hide', 'default_exp'} & d.keys(): return ''
+    code = strip_directives(cell.source).strip()
+    parts = [f'```python\n{code}\n```'] if code and 'echo' not in d else []
     for out in cell.get('outputs', []):
         text = ANSI.sub('', output_text(out)).strip('\n')
         if not text: continue

@@ -23,7 +23,10 @@ def strip_widgets(nb):
             cell.outputs = [o for o in cell.outputs if WIDGET not in o.get('data', {})]
     return nb
 
-def _flagged(cell, flag): return any(l.strip() == f'#| {flag}' for l in cell.source.splitlines())
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbdirectives import directives  # noqa: E402
+
+def _flagged(cell, flag): return flag in directives(cell.source)
 
 def run(path: Path, timeout: int = 1800):
     nb = nbformat.read(path, as_version=4)
