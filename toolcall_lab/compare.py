@@ -8,13 +8,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-matplotlib.use('Agg')  # headless: never opens a window
-import matplotlib.pyplot as plt
+from matplotlib import rcParams
+from matplotlib.figure import Figure  # a bare Figure draws headless, with no pyplot state or backend switch
 import pandas as pd
 
 # %% auto #0
-__all__ = ['Run', 'load_run', 'summarize', 'plot_runs', 'compare', 'load_recipe', 'plot_recipe']
+__all__ = ['Run', 'load_run', 'runs_table', 'plot_runs', 'compare', 'load_recipe', 'plot_recipe']
 
 # %% ../nbs/07_compare.ipynb #aa180b76
 @dataclass
@@ -44,7 +43,7 @@ def load_run(path) -> Run:
     return Run(folder, config, log)
 
 # %% ../nbs/07_compare.ipynb #16c6a90f
-def summarize(runs:list) -> pd.DataFrame:
+def runs_table(runs:list) -> pd.DataFrame:
     "One row per run: model, rank, alpha, lr, epochs, final/min train loss, final/min eval loss, path."
     rows = []
     for r in runs:
@@ -60,16 +59,16 @@ def plot_runs(runs:list, x:str='step', # `step` or `epoch`
               out:str|Path|None=None # PNG path to save to
              ):
     "Loss curves of several runs plus bar charts of final train loss and best eval loss; saved as PNG when `out` is given."
-    fig = plt.figure(figsize=(11, 6.5), layout='constrained')
+    fig = Figure(figsize=(11, 6.5), layout='constrained')
     gs = fig.add_gridspec(2, 2, height_ratios=[3, 2])
     ax, bars = fig.add_subplot(gs[0, :]), [fig.add_subplot(gs[1, i]) for i in range(2)]
-    colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    colors = rcParams['axes.prop_cycle'].by_key()['color']
     for i, r in enumerate(runs):
         c, tl, el = colors[i % len(colors)], r.log.dropna(subset=['train_loss']), r.log.dropna(subset=['eval_loss'])
         ax.plot(tl[x], tl['train_loss'], color=c, label=f'{r.label} train')
         if len(el): ax.plot(el[x], el['eval_loss'], '--o', color=c, ms=4, label=f'{r.label} eval')
     ax.set(xlabel=x, ylabel='loss', title='Loss curves'); ax.grid(alpha=.3); ax.legend(fontsize=8, ncol=2)
-    s = summarize(runs); labels = [r.label for r in runs]
+    s = runs_table(runs); labels = [r.label for r in runs]
     for b, col, title in zip(bars, ['final_train_loss', 'min_eval_loss'], ['Final train loss', 'Best eval loss']):
         b.bar(labels, s[col].astype(float), color=colors[:len(runs)]); b.set_title(title); b.tick_params(axis='x', labelrotation=20, labelsize=8)
     if out: fig.savefig(out, dpi=90)
@@ -83,8 +82,8 @@ def compare(paths:list, # experiment folders or their training_log.csv files
     "Load runs, save their comparison figure and summary table; return the table."
     runs = [load_run(p) for p in paths]
     if not runs: raise ValueError('no runs to compare; fix: pass experiment folders or training_log.csv files')
-    plt.close(plot_runs(runs, x, out))
-    table = summarize(runs)
+    plot_runs(runs, x, out)
+    table = runs_table(runs)
     if summary: table.to_csv(summary, index=False)
     return table
 
@@ -97,14 +96,13 @@ def load_recipe(path) -> pd.DataFrame:
     return df
 
 # %% ../nbs/07_compare.ipynb #a1bbff2d
-def plot_recipe(df:pd.DataFrame, out=None, metric:str='full_call_exact') -> plt.Figure:
+def plot_recipe(df:pd.DataFrame, out=None, metric:str='full_call_exact') -> Figure:
     "Held-out (solid) and seen-phrasing (dashed) `metric` against training wall-seconds, one line per setting."
-    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=80)
+    fig = Figure(figsize=(7, 3.6), dpi=80); ax = fig.subplots()
     for k, (name, g) in enumerate(df.sort_values('train_s').groupby('setting')):
         ax.plot(g['train_s'], g[f'test_{metric}'], 'o-', color=f'C{k}', label=f'{name} (test)')
         ax.plot(g['train_s'], g[f'seen_{metric}'], 'x--', color=f'C{k}', alpha=.6)
     ax.set(xlabel='training wall-seconds (2 CPU cores)', ylabel=metric.replace('_', ' '), ylim=(0, 1.02))
     ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
     if out: fig.savefig(out)
-    plt.close(fig)
     return fig
