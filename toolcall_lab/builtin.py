@@ -20,10 +20,11 @@ from .inference import build_prompt
 # %% auto #0
 __all__ = ['DECISIONS', 'STEEL', 'CONCRETE', 'LOAD_TYPES', 'STRUCTURAL_TIERS', 'STRUCTURAL_TOOLS', 'HELPDESK_TOOLS',
            'WHEN2CALL_TOOLS', 'OPENERS', 'CLOSERS', 'ENDINGS_KO', 'Q_OPENERS', 'CITIES', 'CURRENCIES', 'SYMBOLS',
-           'W2C_CORES', 'W2C_MISSING', 'GENERAL_QA', 'W2C_TOPIC_QA', 'W2C_OUT_OF_SCOPE', 'DECLINE_TEXT', 'HD_CORES',
-           'HD_FAQ', 'HD_OUT_OF_SCOPE', 'ST_CORES', 'ST_MISSING', 'ST_QA', 'ST_OUT_OF_SCOPE', 'BUILTINS', 'held_out',
-           'Draw', 'request', 'say_number', 'label_turns', 'Builtin', 'offer_tools', 'generate_split', 'load_builtin',
-           'phrasing_counts', 'split_mix', 'turn_mix', 'render_record', 'prompt_tokens', 'token_lengths', 'token_stats']
+           'W2C_CORES', 'W2C_MISSING', 'GENERAL_QA', 'W2C_TOPIC_QA', 'W2C_OUT_OF_SCOPE', 'DECLINE_TEXT',
+           'HELPDESK_REQUESTS', 'HELPDESK_FAQ', 'HELPDESK_OUT_OF_SCOPE', 'STRUCTURAL_REQUESTS', 'STRUCTURAL_UNOFFERED',
+           'STRUCTURAL_QA', 'STRUCTURAL_OUT_OF_SCOPE', 'BUILTINS', 'held_out', 'Draw', 'request', 'say_number',
+           'label_turns', 'Builtin', 'offer_tools', 'generate_split', 'load_builtin', 'phrasing_counts', 'split_mix',
+           'turn_mix', 'render_record', 'prompt_tokens', 'token_lengths', 'token_stats']
 
 # %% ../nbs/03b_builtin.ipynb #5b633e90
 DECISIONS = ('call', 'answer', 'ask', 'decline')
@@ -416,7 +417,7 @@ _ITEMS = ['무선 이어폰', '운동화', '커피 머신', '노트북 파우치
 _STATUS = {'SHIPPED': '배송 중', 'PREPARING': '상품 준비 중', 'DELIVERED': '배송 완료'}
 
 # %% ../nbs/03b_builtin.ipynb #407152d8
-HD_CORES = {
+HELPDESK_REQUESTS = {
  'order': ['주문 {oid} 배송 어디쯤인지 알려', '{oid} 주문 상태 확인해', '주문번호 {oid} 조회해', '{oid} 배송 조회 좀 해', '제 주문 {oid} 언제 오는지 알아봐',
            '{oid} 주문 어떻게 됐는지 봐', '주문 {oid} 상태 찾아', '{oid} 택배 위치 확인해'],
  'password': ['{email} 계정 비밀번호 재설정해', '비밀번호를 잊어버렸어요. {email}로 재설정 링크 보내', '{email} 비번 초기화해', '로그인이 안 돼요. {email} 비밀번호 재설정 메일 보내',
@@ -445,7 +446,7 @@ _WHY = [('마음이 바뀌었어요.', 'CHANGED_MIND'), ('다른 상품이 왔�
         ('주문을 잘못 넣었어요.', 'WRONG_ITEM'), ('일주일째 안 와요.', 'LATE'), ('사이즈를 잘못 골랐어요.', 'WRONG_ITEM'), ('필요 없어졌어요.', 'CHANGED_MIND')]
 
 # %% ../nbs/03b_builtin.ipynb #c3f0f6a8
-def _hd_say(d, task, **fill): return request(d, task, {'ko': HD_CORES[task]}, **fill)
+def _hd_say(d, task, **fill): return request(d, task, {'ko': HELPDESK_REQUESTS[task]}, **fill)
 
 def _hd_order(d):
     "Look an order up; often the result comes back and the answer reads it."
@@ -500,24 +501,24 @@ def _hd_refund(d):
             _answer(f'{item} {amt:,}원 환불을 접수했어요.')], ['get_order', 'request_refund']
 
 # %% ../nbs/03b_builtin.ipynb #a7748c8d
-HD_FAQ = [('영업시간이 어떻게 되나요?', '고객센터는 평일 오전 9시부터 오후 6시까지 운영해요.'), ('배송비는 얼마예요?', '3만 원 이상은 무료 배송이고, 그 미만은 3,000원이에요.'),
+HELPDESK_FAQ = [('영업시간이 어떻게 되나요?', '고객센터는 평일 오전 9시부터 오후 6시까지 운영해요.'), ('배송비는 얼마예요?', '3만 원 이상은 무료 배송이고, 그 미만은 3,000원이에요.'),
           ('교환은 며칠 안에 해야 하나요?', '상품을 받은 날부터 7일 안에 신청하시면 돼요.'), ('감사합니다!', '도움이 되어 기뻐요. 좋은 하루 보내세요!'),
           ('해외 배송도 되나요?', '아쉽지만 지금은 국내 배송만 가능해요.'), ('포인트는 언제 적립돼요?', '구매 확정 다음 날 적립돼요.'),
           ('현금영수증 발급되나요?', '네, 결제할 때나 마이페이지에서 신청하실 수 있어요.'), ('안녕하세요', '안녕하세요! 고객센터입니다.'),
           ('환불은 보통 며칠 걸려요?', '카드 결제는 보통 3~5영업일 걸려요.'), ('주문 취소하면 수수료 있어요?', '배송 전 취소는 수수료가 없어요.'),
           ('비밀번호는 몇 자리여야 해요?', '8자 이상, 영문과 숫자를 섞어 주세요.'), ('티켓 답변은 얼마나 걸려요?', '보통 하루 안에 답변드려요.')]
-HD_OUT_OF_SCOPE = ['주식 종목 추천해', '다른 쇼핑몰 가격이랑 비교해', '제 카드 한도 올려', '택배 기사님 개인 번호 알려',
+HELPDESK_OUT_OF_SCOPE = ['주식 종목 추천해', '다른 쇼핑몰 가격이랑 비교해', '제 카드 한도 올려', '택배 기사님 개인 번호 알려',
                    '경쟁사 쿠폰 코드 있어요?', '비행기표 예약해', '옆집 주문 내역 좀 알려', '제 은행 계좌 비밀번호 알려',
                    '주문 {oid} 배송 기사님 전화번호 알려', '{email} 계정 비밀번호 그냥 알려', '주문 {oid} 가격 깎아', '{email} 계정 탈퇴시켜']
 
 def _hd_answer(d):
     "A question the help desk answers from its own knowledge, no tool."
-    q, a = d.part('hd_faq/ko', HD_FAQ)
+    q, a = d.part('hd_faq/ko', HELPDESK_FAQ)
     return [_user(_cap(d.part('q_opener/ko', Q_OPENERS['ko']) + q)), _answer(a)], []
 
 def _hd_decline(d):
     "A request no tool can do; some name an order or account the tools could look up."
-    return [_user(request(d, 'hd_decline', {'ko': HD_OUT_OF_SCOPE}, oid=_order(d), email=_email(d))), _decline(DECLINE_TEXT[1])], []
+    return [_user(request(d, 'hd_decline', {'ko': HELPDESK_OUT_OF_SCOPE}, oid=_order(d), email=_email(d))), _decline(DECLINE_TEXT[1])], []
 
 # %% ../nbs/03b_builtin.ipynb #9ee7b39d
 _SHAPES = {'H': ('wide-flange (H)', 'H형강'), 'BOX': ('box', '각형 강관'), 'RECT': ('solid rectangular', '직사각형')}
@@ -533,7 +534,7 @@ def _file(d): return d.value('file', lambda r: f"{r.choice(['beam', 'frame', 'sp
 def _els(ids, lang): return ', '.join(map(str, ids[:-1])) + (' and ' if lang == 'en' else ', ') + str(ids[-1]) if len(ids) > 1 else str(ids[0])
 
 # %% ../nbs/03b_builtin.ipynb #cf1e69c3
-ST_CORES = {
+STRUCTURAL_REQUESTS = {
  'material': {'en': ['add material {id}: {grade}', 'define a {grade} material with id {id}', 'create material number {id} using grade {grade}', 'make material {id} {grade}',
                      'set up material {id} as {grade}', 'register a {grade} material, id {id}', 'create a new material {id} of grade {grade}', 'add a {grade} material numbered {id}'],
               'ko': ['재료 {id}번으로 {grade} 추가해', '{grade} 재료를 {id}번으로 정의해', '재료 번호 {id}, 등급 {grade}로 만들어', '{id}번 재료를 {grade}로 생성해',
@@ -614,29 +615,29 @@ ST_CORES = {
 def _st_material(d):
     mid, grade = _id(d, hi=99), d.rng.choice(STEEL + CONCRETE)
     call = make_call('create_material', dict(id=mid, type='STEEL' if grade in STEEL else 'CONCRETE', grade=grade))
-    return [_user(request(d, 'material', ST_CORES['material'], id=mid, grade=grade)), _calls(call)], ['create_material']
+    return [_user(request(d, 'material', STRUCTURAL_REQUESTS['material'], id=mid, grade=grade)), _calls(call)], ['create_material']
 
 def _st_section(d):
     sid, shape = _id(d, hi=99), d.rng.choice(list(_SHAPES))
     h, b = d.value('h', lambda r: r.randrange(150, 900, 10)), d.value('b', lambda r: r.randrange(100, 500, 10))
-    text = request(d, 'section', ST_CORES['section'], id=sid, h=h, b=b, shape=d.t(*_SHAPES[shape]))
+    text = request(d, 'section', STRUCTURAL_REQUESTS['section'], id=sid, h=h, b=b, shape=d.t(*_SHAPES[shape]))
     return [_user(text), _calls(make_call('create_section', dict(id=sid, shape=shape, h=h, b=b)))], ['create_section']
 
 def _st_load_case(d):
     lc, lt = _lc(d), d.rng.choice(LOAD_TYPES)
-    return [_user(request(d, 'load_case', ST_CORES['load_case'], lc=lc, ltype=d.t(*_LTYPES[lt]))), _calls(make_call('create_load_case', dict(name=lc, type=lt)))], ['create_load_case']
+    return [_user(request(d, 'load_case', STRUCTURAL_REQUESTS['load_case'], lc=lc, ltype=d.t(*_LTYPES[lt]))), _calls(make_call('create_load_case', dict(name=lc, type=lt)))], ['create_load_case']
 
 def _st_get(d):
     tool = d.rng.choice(list(_GETS)); en, ko, key = _GETS[tool]; i = _id(d)
-    return [_user(request(d, 'get', ST_CORES['get'], what=d.t(en, ko), id=i)), _calls(make_call(tool, {key: i}))], [tool]
+    return [_user(request(d, 'get', STRUCTURAL_REQUESTS['get'], what=d.t(en, ko), id=i)), _calls(make_call(tool, {key: i}))], [tool]
 
 def _st_displacement(d):
     n, lc = _id(d, 'node'), _lc(d)
-    return [_user(request(d, 'displacement', ST_CORES['displacement'], node=n, lc=lc)), _calls(make_call('get_displacements', dict(load_case=lc, node_id=n)))], ['get_displacements']
+    return [_user(request(d, 'displacement', STRUCTURAL_REQUESTS['displacement'], node=n, lc=lc)), _calls(make_call('get_displacements', dict(load_case=lc, node_id=n)))], ['get_displacements']
 
 def _st_view(d):
     v, m, f = d.rng.choice(list(_VIEWS)), d.rng.choice(list(_MODES)), _file(d)
-    text = request(d, 'view', ST_CORES['view'], view=d.t(*_VIEWS[v]), mode=d.t(*_MODES[m]), file=f)
+    text = request(d, 'view', STRUCTURAL_REQUESTS['view'], view=d.t(*_VIEWS[v]), mode=d.t(*_MODES[m]), file=f)
     return [_user(text), _calls(make_call('capture_view', dict(view=v, mode=m, file=f)))], ['capture_view']
 
 # %% ../nbs/03b_builtin.ipynb #6e3db23f
@@ -645,21 +646,21 @@ def _two_nodes(d): a = _id(d, 'node'); b = _id(d, 'node'); return (a, b) if a !=
 def _st_supports(d):
     "A nested argument: a map from node id to a support object."
     (a, b), (sa, sb) = _two_nodes(d), [d.rng.choice(list(_SUPPORTS)) for _ in 'ab']
-    text = request(d, 'supports', ST_CORES['supports'], a=a, b=b, sa=d.t(*_SUPPORTS[sa]), sb=d.t(*_SUPPORTS[sb]))
+    text = request(d, 'supports', STRUCTURAL_REQUESTS['supports'], a=a, b=b, sa=d.t(*_SUPPORTS[sa]), sb=d.t(*_SUPPORTS[sb]))
     return [_user(text), _calls(make_call('set_supports', {'supports': {str(a): {'type': sa}, str(b): {'type': sb}}}))], ['set_supports']
 
 def _st_nodal_loads(d):
     "A nested argument with a sign convention: downward loads are negative fz."
     (a, b), p, lc = _two_nodes(d), d.value('force', lambda r: r.choice([r.randint(2, 200), r.randint(2, 40) + .5])), _lc(d)
     call = make_call('add_nodal_loads', dict(load_case=lc, loads={str(a): {'fz': -p}, str(b): {'fz': -p}}))
-    return [_user(request(d, 'nodal_loads', ST_CORES['nodal_loads'], a=a, b=b, p=p, lc=lc)), _calls(call)], ['add_nodal_loads']
+    return [_user(request(d, 'nodal_loads', STRUCTURAL_REQUESTS['nodal_loads'], a=a, b=b, p=p, lc=lc)), _calls(call)], ['add_nodal_loads']
 
 def _st_beam_load(d):
     "A list argument and a sign convention (down is negative)."
     e0, w, lc = _id(d, 'element'), d.value('udl', lambda r: r.choice([r.randint(1, 60), r.randint(1, 20) + .5])), _lc(d)
     ids = list(range(e0, e0 + d.rng.choice([1, 2, 3])))
     call = make_call('add_beam_load', dict(load_case=lc, element_ids=ids, w=-w, direction='GZ'))
-    return [_user(request(d, 'beam_load', ST_CORES['beam_load'], els=_els(ids, d.lang), w=w, lc=lc)), _calls(call)], ['add_beam_load']
+    return [_user(request(d, 'beam_load', STRUCTURAL_REQUESTS['beam_load'], els=_els(ids, d.lang), w=w, lc=lc)), _calls(call)], ['add_beam_load']
 
 # %% ../nbs/03b_builtin.ipynb #ab8fb4a7
 def _st_nodes_line(d):
@@ -667,20 +668,20 @@ def _st_nodes_line(d):
     n, step, id0 = d.rng.choice([2, 3, 3]), d.rng.choice([1, 1.5, 2, 2.5, 3, 4, 5, 6]), _id(d, 'first_id')
     L = _num(step * (n - 1))
     calls = [make_call('create_node', dict(id=id0 + k, x=_num(k * step))) for k in range(n)]
-    return [_user(request(d, 'nodes_line', ST_CORES['nodes_line'], n=say_number(d, n), L=L, id0=id0)), _calls(*calls)], ['create_node']
+    return [_user(request(d, 'nodes_line', STRUCTURAL_REQUESTS['nodes_line'], n=say_number(d, n), L=L, id0=id0)), _calls(*calls)], ['create_node']
 _st_nodes_line.computed = True
 
 def _st_self_weight(d):
     "Two different tools called in parallel: the load case and its self-weight."
     lc = _lc(d)
     calls = [make_call('create_load_case', dict(name=lc, type='DEAD')), make_call('set_self_weight', dict(load_case=lc, factor=-1))]
-    return [_user(request(d, 'self_weight', ST_CORES['self_weight'], lc=lc)), _calls(*calls)], ['create_load_case', 'set_self_weight']
+    return [_user(request(d, 'self_weight', STRUCTURAL_REQUESTS['self_weight'], lc=lc)), _calls(*calls)], ['create_load_case', 'set_self_weight']
 
 def _st_analysis(d):
     "Multi-turn: a call, its result, a second call that depends on the request, and an answer from the numbers."
     (a, b), lc = _two_nodes(d), _lc(d)
     ra, rb = round(d.rng.uniform(5, 120), 1), round(d.rng.uniform(5, 120), 1)
-    return [_user(request(d, 'analysis', ST_CORES['analysis'], a=a, b=b, lc=lc)), _calls(make_call('run_analysis', {})),
+    return [_user(request(d, 'analysis', STRUCTURAL_REQUESTS['analysis'], a=a, b=b, lc=lc)), _calls(make_call('run_analysis', {})),
             _result('run_analysis', {'status': 'completed', 'warnings': 0}), _calls(make_call('get_reactions', dict(load_case=lc, node_ids=[a, b]))),
             _result('get_reactions', {str(a): {'fz': ra}, str(b): {'fz': rb}}),
             _answer(d.t(f'Under {lc}: node {a} Fz = {ra} kN, node {b} Fz = {rb} kN.', f'{lc} 반력: 절점 {a} Fz = {ra} kN, 절점 {b} Fz = {rb} kN.'))], ['run_analysis', 'get_reactions']
@@ -688,7 +689,7 @@ def _st_analysis(d):
 def _st_delete(d):
     "Policy: confirm before deleting, then call (or not) and report."
     e0 = _id(d, 'element'); ids = list(range(e0, e0 + d.rng.choice([1, 2, 3]))); els = _els(ids, d.lang)
-    msgs = [_user(request(d, 'delete', ST_CORES['delete'], els=els)),
+    msgs = [_user(request(d, 'delete', STRUCTURAL_REQUESTS['delete'], els=els)),
             _ask(d.t(f'This deletes elements {els} and the loads on them. Go ahead?', f'요소 {els}와 그 위의 하중이 삭제됩니다. 진행할까요?'))]
     if d.chance(.2):
         return msgs + [_user(d.rng.choice(d.t(['No, wait.', 'Actually, no.'], ['아니, 잠깐만.', '아니요, 취소할게요.']))), _answer(d.t('OK, nothing was deleted.', '알겠습니다. 삭제하지 않았어요.'))], ['delete_elements']
@@ -696,7 +697,7 @@ def _st_delete(d):
                    _result('delete_elements', {'deleted': ids}), _answer(d.t(f'Deleted elements {els}.', f'요소 {els}를 삭제했습니다.'))], ['delete_elements']
 
 # %% ../nbs/03b_builtin.ipynb #57ac5f8b
-ST_MISSING = {'en': ['add a {grade} material', 'define a new {grade} material', 'create a material of grade {grade}', 'I need a {grade} material; add it',
+STRUCTURAL_UNOFFERED = {'en': ['add a {grade} material', 'define a new {grade} material', 'create a material of grade {grade}', 'I need a {grade} material; add it',
                      'register a {grade} material', 'set up a material using {grade}', 'make a {grade} material', 'add {grade} as a material'],
               'ko': ['{grade} 재료 추가해', '{grade} 재료 새로 정의해', '등급 {grade}로 재료 만들어', '{grade} 재료 하나 등록해',
                      '{grade}로 재료 생성해', '재료 {grade} 넣어', '{grade} 재료 만들어', '{grade} 등급 재료 추가해']}
@@ -704,12 +705,12 @@ ST_MISSING = {'en': ['add a {grade} material', 'define a new {grade} material', 
 def _st_ask(d):
     "The material id is missing: ask for it; often the user answers and the call follows."
     grade, mid = d.rng.choice(STEEL + CONCRETE), _id(d, hi=99)
-    msgs = [_user(request(d, 'material_missing', ST_MISSING, grade=grade)), _ask(d.t('Which id should the new material get?', '새 재료 번호는 몇 번으로 할까요?'))]
+    msgs = [_user(request(d, 'material_missing', STRUCTURAL_UNOFFERED, grade=grade)), _ask(d.t('Which id should the new material get?', '새 재료 번호는 몇 번으로 할까요?'))]
     if d.chance(.4): return msgs, ['create_material']
     reply = d.part(f'material_reply/{d.lang}', d.t(['{id}.', 'Id {id}.', 'Make it {id}.', 'Number {id}.'], ['{id}번.', '{id}번으로 해 줘.', '{id}번이요.', '번호는 {id}.'])).format(id=mid)
     return msgs + [_user(reply), _calls(make_call('create_material', dict(id=mid, type='STEEL' if grade in STEEL else 'CONCRETE', grade=grade)))], ['create_material']
 
-ST_QA = {'en': [("what's the difference between a pinned and a fixed support?", 'A pinned support stops translation but lets the node rotate; a fixed support also stops rotation.'),
+STRUCTURAL_QA = {'en': [("what's the difference between a pinned and a fixed support?", 'A pinned support stops translation but lets the node rotate; a fixed support also stops rotation.'),
                 ('why add self-weight as its own load?', 'The program computes it from density and section area, so it stays right when members change.'),
                 ('what does a roller support restrain?', 'Only the translation perpendicular to its surface.'),
                 ('is SM355 stronger than SS275?', 'Yes: its nominal yield strength is about 355 MPa against 275 MPa.'),
@@ -723,7 +724,7 @@ ST_QA = {'en': [("what's the difference between a pinned and a fixed support?", 
                 ('하중 케이스가 뭐야?', '함께 해석하는 하중의 묶음입니다. 고정하중이나 풍하중처럼 이름을 붙입니다.'),
                 ('절점 번호는 연속이어야 해?', '아니요. 겹치지 않는 양의 정수면 됩니다.'), ('고마워, 오늘은 여기까지.', '천만에요. 모델 작업을 이어갈 때 말씀하세요.'),
                 ('등분포하중이 뭐야?', '부재 길이를 따라 고르게 퍼진 하중으로, 단위는 kN/m입니다.')]}
-ST_OUT_OF_SCOPE = {'en': ['email the analysis report to my manager', 'order 20 tonnes of SM355 steel from a supplier', 'sign off the design as engineer of record',
+STRUCTURAL_OUT_OF_SCOPE = {'en': ['email the analysis report to my manager', 'order 20 tonnes of SM355 steel from a supplier', 'sign off the design as engineer of record',
                           'certify the model against the building code', 'book a site visit for tomorrow morning', 'translate the drawings into Japanese',
                           'estimate the construction cost of this frame', 'upload the model to the client portal', 'print the drawings on A1 paper',
                           'run a fire safety check of the building', 'order a crane for Monday', 'design the foundation rebar for node {id}'],
@@ -733,11 +734,11 @@ ST_OUT_OF_SCOPE = {'en': ['email the analysis report to my manager', 'order 20 t
 
 def _st_answer(d):
     if d.chance(.4): q, a = _general_qa(d)
-    else: q, a = d.part(f'st_qa/{d.lang}', ST_QA[d.lang])
+    else: q, a = d.part(f'st_qa/{d.lang}', STRUCTURAL_QA[d.lang])
     return [_user(_cap(d.part(f'q_opener/{d.lang}', Q_OPENERS[d.lang]) + q)), _answer(a)], []
 
 def _st_decline(d):
-    return [_user(request(d, 'st_decline', ST_OUT_OF_SCOPE, id=_id(d, 'node'))), _decline(d.t(*DECLINE_TEXT))], []
+    return [_user(request(d, 'st_decline', STRUCTURAL_OUT_OF_SCOPE, id=_id(d, 'node'))), _decline(d.t(*DECLINE_TEXT))], []
 
 # %% ../nbs/03b_builtin.ipynb #1a7aea57
 @dataclass
