@@ -4,22 +4,23 @@
 
 # %% ../nbs/03_data.ipynb #b3ea58de
 from __future__ import annotations
-import copy, functools, json, random, re, time
+import contextlib, contextvars, copy, functools, json, random, re, time, warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import jsonschema
+import jsonschema, regex
 from datasets import Dataset, Features, Json, List, Value, concatenate_datasets, load_dataset
 from referencing.exceptions import Unresolvable
 
 from .inference import Parsed, get_format, make_call
 
 # %% auto #0
-__all__ = ['ROLES', 'VALID_NAME', 'RECORD_SCHEMA', 'Markdown', 'show_record', 'Problem', 'DataError', 'ConversionError',
-           'norm_tool', 'norm_tools', 'norm_call', 'calls_from_text', 'norm_message', 'from_sharegpt', 'to_canonical',
-           'safe_name', 'rename_tools', 'restore_tool_names', 'to_dataset', 'to_record', 'json_path', 'check_record',
-           'Report', 'validate', 'convert', 'load_rows', 'load_records']
+__all__ = ['WARNING_KINDS', 'ROLES', 'VALID_NAME', 'RECORD_SCHEMA', 'Markdown', 'show_record', 'Problem', 'DataError',
+           'ConversionError', 'norm_tool', 'norm_tools', 'norm_call', 'calls_from_text', 'norm_message',
+           'from_sharegpt', 'to_canonical', 'safe_name', 'rename_tools', 'restore_tool_names', 'to_dataset',
+           'to_record', 'json_path', 'check_record', 'Report', 'validate', 'convert', 'load_rows', 'load_records',
+           'load_checked', 'split_records']
 
 # %% ../nbs/03_data.ipynb #703491bc
 class Markdown(str):
@@ -38,6 +39,8 @@ def show_record(rec:dict) -> Markdown:
     return Markdown('\n'.join(lines))
 
 # %% ../nbs/03_data.ipynb #b492ab74
+WARNING_KINDS = {'dropped_field'}  # problems that keep their row: the field is left out, the rest of the row is used
+
 @dataclass
 class Problem:
     "One thing wrong with one record: where it is, what it is, and how to fix it."
@@ -45,14 +48,20 @@ class Problem:
     path: str  # JSON path inside the record, e.g. `messages[2].tool_calls[0].function.arguments.unit`
     message: str
     hint: str  # a one-line fix
-    kind: str = 'shape'  # class of problem: shape, conversion, tool_schema, order, unknown_tool, arguments, tool_result, empty_turn
+    kind: str = 'shape'  # shape, conversion, json, tool_schema, order, unknown_tool, arguments, tool_result, empty_turn; dropped_field (a warning)
 
-    def __str__(self): return f'record {self.index}: {self.path or "(record)"}: {self.message} — fix: {self.hint}'
+    @property
+    def is_warning(self) -> bool: return self.kind in WARNING_KINDS
+    def __str__(self):
+        where = '' if self.index is None else f'record {self.index}: '
+        return f'{where}{self.path or "(record)"}: {self.message} — fix: {self.hint}'
 
 class DataError(ValueError):
-    "Tool-calling data that breaks a rule; `.problems` lists each `Problem` found."
-    def __init__(self, problems): self.problems = problems if isinstance(problems, list) else [problems]
+    "Tool-calling data that breaks a rule; `.problems` lists each `Problem` found (`msg`, if given, is the whole message)."
+    def __init__(self, problems, msg:str|None=None):
+        self.problems, self.msg = (problems if isinstance(problems, list) else [problems]), msg
     def __str__(self):
+        if self.msg or not self.problems: return self.msg or 'no problems'
         more = f' (and {len(self.problems) - 1} more)' if len(self.problems) > 1 else ''
         return f'{self.problems[0]}{more}'
 
@@ -60,6 +69,12 @@ class ConversionError(DataError):
     "A row that cannot be brought into the canonical shape."
 
 # %% ../nbs/03_data.ipynb #dcba5d26
+def _json_type(x) -> str:
+    "The JSON name of a value's type, for messages: object, array, string, number, boolean or null."
+    if x is None: return 'null'
+    if isinstance(x, bool): return 'boolean'
+    return {dict: 'object', list: 'array', str: 'string', int: 'number', float: 'number'}.get(type(x), type(x).__name__)
+
 def _fail(path, message, hint): raise ConversionError(Problem(None, path, message, hint, 'conversion'))
 
 def _loads(x, path=''):
@@ -68,41 +83,102 @@ def _loads(x, path=''):
     try: return json.loads(x)
     except json.JSONDecodeError as e: _fail(path, f'not valid JSON ({e.msg} at char {e.pos}): {x[:60]!r}', 'repair the JSON text')
 
-def _join(prefix, path): return prefix + ('' if not path else path if path.startswith('[') else '.' + path)
+def _string(d:dict, key:str, at:str, hint:str) -> str:
+    "`d[key]` when it is a string, else a `ConversionError` at `at.key` that says what is there instead."
+    v = d.get(key)
+    if not isinstance(v, str): _fail(_join(at, key), f'`{key}` is missing' if key not in d else f'`{key}` must be a string, got {_json_type(v)}', hint)
+    return v
+
+def _join(prefix, path): return prefix + ('' if not path else path if path.startswith('[') or not prefix else '.' + path)
 
 def _within(prefix, f, *args):
-    "Call `f`; the path of a `ConversionError` it raises gets `prefix` in front."
+    "Call `f`; the paths of a `ConversionError` it raises, and of the notes it makes, get `prefix` in front."
+    notes = _NOTES.get()
+    start = len(notes) if notes is not None else 0
     try: return f(*args)
     except ConversionError as e:
         for p in e.problems: p.path = _join(prefix, p.path)
         raise
+    finally:
+        for p in (notes or [])[start:]: p.path = _join(prefix, p.path)
+
+# %% ../nbs/03_data.ipynb #b09066b8
+_NOTES = contextvars.ContextVar('dropped_field_notes', default=None)  # the list collecting notes while converters run
+
+def _note(path, message, hint):
+    "Report a field the converter leaves out; the row itself goes on."
+    p, notes = Problem(None, path, message, hint, 'dropped_field'), _NOTES.get()
+    if notes is None: warnings.warn(str(p), stacklevel=3)
+    else: notes.append(p)
+
+def _empty(v) -> bool: return v is None or (isinstance(v, (str, list, dict)) and not v)
+
+def _note_dropped(d:dict, keep, hint:str, at:str=''):
+    "A note for each key of `d` outside `keep` whose value is not empty."
+    for k, v in d.items():
+        if k not in keep and not _empty(v): _note(_join(at, str(k)), f'`{k}` is not part of the canonical record and was left out', hint)
+
+@contextlib.contextmanager
+def _collecting():
+    "Collect the notes of converters run inside the `with` block into the list it yields."
+    token = _NOTES.set(notes := [])
+    try: yield notes
+    finally: _NOTES.reset(token)
+
+def _warns_dropped(f):
+    "Make converter `f` collect its notes; called on its own (not from another converter), each note becomes a warning."
+    @functools.wraps(f)
+    def run(*args, **kwargs):
+        if _NOTES.get() is not None: return f(*args, **kwargs)
+        with _collecting() as notes: out = f(*args, **kwargs)
+        for p in notes: warnings.warn(str(p), stacklevel=2)
+        return out
+    return run
 
 # %% ../nbs/03_data.ipynb #62f3cf4f
+_TOOL_HINT = 'write each tool as {"type": "function", "function": {"name": ..., "parameters": {...}}}'
+
+@_warns_dropped
 def norm_tool(tool) -> dict:
     "One tool schema in the canonical `{'type': 'function', 'function': {...}}` shape."
     tool = _loads(tool)
-    if isinstance(tool, dict) and 'function' not in tool and 'name' in tool: tool = {'type': 'function', 'function': tool}
-    if not (isinstance(tool, dict) and isinstance(tool.get('function'), dict)): return tool  # the validator reports it
-    fn = dict(tool['function'])
-    if 'parameters' in fn: fn['parameters'] = _loads(fn['parameters'], 'function.parameters')
-    return {'type': 'function', 'function': fn}
+    if not isinstance(tool, dict): _fail('', f'a tool must be an object, got {_json_type(tool)}', _TOOL_HINT)
+    bare = 'function' not in tool  # ShareGPT and many APIs list bare functions
+    if bare and 'name' not in tool: _fail('', 'a tool needs a `function` object with a `name`', _TOOL_HINT)
+    fn, at = (tool, '') if bare else (tool['function'], 'function')
+    if not isinstance(fn, dict): _fail(at, f'`function` must be an object, got {_json_type(fn)}', _TOOL_HINT)
+    _string(fn, 'name', at, 'give the tool a name string, e.g. "get_weather"')
+    if not bare: _note_dropped(tool, {'type', 'function'}, 'a tool keeps only `type` and `function`: move the field into `function`, or remove it')
+    if 'parameters' in fn: fn = {**fn, 'parameters': _loads(fn['parameters'], _join(at, 'parameters'))}
+    return {'type': 'function' if bare else tool.get('type', 'function'), 'function': dict(fn)}
 
+@_warns_dropped
 def norm_tools(tools) -> list:
     "Tool schemas from a list of dicts, a JSON string, or a list of JSON strings."
     tools = _loads(tools, 'tools')
     if tools is None: return []
     if isinstance(tools, dict): tools = [tools]
+    if not isinstance(tools, list): _fail('tools', f'`tools` must be a list of tool schemas, got {_json_type(tools)}', 'give `tools` as a list ([] when no tool is offered)')
     return [_within(f'tools[{i}]', norm_tool, t) for i, t in enumerate(tools)]
 
 # %% ../nbs/03_data.ipynb #a6f812f8
+_CALL_HINT = 'write calls as {"name": ..., "arguments": {...}} (or OpenAI\'s {"type": "function", "function": {...}})'
+
+@_warns_dropped
 def norm_call(call) -> dict:
     "One tool call in the canonical shape, `arguments` decoded to a dict (an OpenAI `id` is kept)."
     call = _loads(call)
-    fn = call.get('function', call) if isinstance(call, dict) else None
-    if not isinstance(fn, dict) or not isinstance(fn.get('name'), str):
-        _fail('', f'not a tool call: {str(call)[:60]!r}', 'write calls as {"name": ..., "arguments": {...}}')
-    args = _loads(fn.get('arguments', fn.get('parameters', {})), 'function.arguments')
-    return {**({'id': call['id']} if 'id' in call else {}), **make_call(fn['name'], args)}
+    if not isinstance(call, dict): _fail('', f'a tool call must be an object, got {_json_type(call)}: {str(call)[:60]!r}', _CALL_HINT)
+    nested = 'function' in call
+    fn, at = (call['function'], 'function') if nested else (call, '')
+    if not isinstance(fn, dict): _fail(at, f'`function` must be an object, got {_json_type(fn)}', _CALL_HINT)
+    name = _string(fn, 'name', at, 'give the call the name of a tool, as a string')
+    key = next((k for k in ('arguments', 'parameters') if k in fn), None)
+    args = _loads(fn[key], _join(at, key)) if key else {}
+    hint = 'a call keeps `id`, `type`, `function.name` and `function.arguments`: remove the field'
+    _note_dropped(fn, {'name', key} | (set() if nested else {'id', 'type'}), hint, at)
+    if nested: _note_dropped(call, {'id', 'type', 'function'}, hint)
+    return {**({'id': call['id']} if call.get('id') is not None else {}), **make_call(name, args)}
 
 def _guess_format(text:str) -> str|None:
     "The tool-call format that `text` is written in, or None when it holds no call syntax."
@@ -119,72 +195,112 @@ def calls_from_text(text:str, fmt:str|None='auto') -> Parsed:
 ROLES = {'human': 'user', 'gpt': 'assistant', 'model': 'assistant', 'ipython': 'tool', 'function': 'tool',
          'observation': 'tool', 'function_call': 'assistant'}
 
-def _text(content) -> str:
-    "Message content as a string: None → '', a list of OpenAI text parts joined."
-    if content is None: return ''
-    if isinstance(content, list) and all(isinstance(p, dict) and 'text' in p for p in content): return ''.join(p['text'] for p in content)
-    return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+def _is_part(p) -> bool: return isinstance(p, dict) and ('text' in p or isinstance(p.get('type'), str))
 
-def _assistant_calls(m:dict, fmt) -> tuple[str, list]:
+def _parts_text(parts:list, at:str) -> str:
+    "The text parts of OpenAI content joined; a part without text (an image, audio) is noted as dropped."
+    texts = []
+    for i, p in enumerate(parts):
+        if 'text' not in p: _note(f'{at}[{i}]', f'a {p["type"]!r} content part was left out: only text is trained', 'describe it in a text part if the model should learn from it, or remove it'); continue
+        if not isinstance(p['text'], str): _fail(f'{at}[{i}].text', f'the text of a content part must be a string, got {_json_type(p["text"])}', 'write the text as a string')
+        texts.append(p['text'])
+    return ''.join(texts)
+
+def _text(content, role:str='user', at:str='content') -> str:
+    "Message content as a string: None → '', text parts joined, a tool's JSON object or array result encoded; else a `ConversionError`."
+    if content is None: return ''
+    if isinstance(content, str): return content
+    if isinstance(content, list) and content and all(map(_is_part, content)): return _parts_text(content, at)
+    if role == 'tool' and isinstance(content, (dict, list)): return json.dumps(content, ensure_ascii=False)
+    if isinstance(content, list):
+        i = next((i for i, p in enumerate(content) if not _is_part(p)), 0)
+        _fail(f'{at}[{i}]', 'a content part must be an object like {"type": "text", "text": ...}', 'write the content as a string, or as a list of text parts')
+    example = f', e.g. {json.dumps(json.dumps(content))}' if isinstance(content, (bool, int, float)) else ''
+    _fail(at, f'`{at}` must be a string, got {_json_type(content)}', f'write the content as a string{example}')
+
+def _assistant_calls(m:dict, content:str, fmt, at:str='content') -> tuple[str, list]:
     "Content and canonical calls of an assistant message; calls come from `tool_calls` or from the text."
-    content = _text(m.get('content'))
-    if m.get('tool_calls'): return content, [_within(f'tool_calls[{i}]', norm_call, c) for i, c in enumerate(m['tool_calls'])]
-    p = calls_from_text(content, fmt)
-    if p.errors: _fail('content', p.errors[0], 'repair the call JSON in the text, or remove the call')
-    return p.content, p.calls
+    calls = _loads(m.get('tool_calls'), 'tool_calls')
+    if calls is None or calls == []:
+        p = calls_from_text(content, fmt)
+        if p.errors: _fail(at, p.errors[0], 'repair the call JSON in the text, or remove the call')
+        return p.content, p.calls
+    if not isinstance(calls, list): _fail('tool_calls', f'`tool_calls` must be a list of calls, got {_json_type(calls)}', 'give `tool_calls` as a list of {"type": "function", "function": {...}} calls')
+    return content, [_within(f'tool_calls[{i}]', norm_call, c) for i, c in enumerate(calls)]
 
 # %% ../nbs/03_data.ipynb #14da13ac
+_MESSAGE_DROP = 'not trained: move it into `content` if the model should learn it, else remove it'
+
+@_warns_dropped
 def norm_message(m:dict, fmt:str|None='auto') -> dict:
     "One message in the canonical shape: canonical role names, string content, calls as `tool_calls` with dict arguments."
-    if not isinstance(m, dict): _fail('', f'a message must be an object, got {type(m).__name__}', 'give each message a role and content')
-    role = m.get('role', m.get('from'))
-    out = {'role': ROLES.get(role, role), 'content': _text(m.get('content', m.get('value')))}
+    if not isinstance(m, dict): _fail('', f'a message must be an object, got {_json_type(m)}', 'give each message a role and content')
+    rk = 'from' if 'from' in m and 'role' not in m else 'role'  # ShareGPT turns use from/value
+    ck = 'value' if 'value' in m and 'content' not in m else 'content'
+    role = _string(m, rk, '', 'give each message a role: system, user, assistant or tool')
+    out, keep = {'role': ROLES.get(role, role)}, {rk, ck}
+    out['content'] = _text(m.get(ck), out['role'], ck)
     if out['role'] == 'assistant':
-        out['content'], calls = _assistant_calls({**m, 'content': out['content']}, fmt)
+        out['content'], calls = _assistant_calls(m, out['content'], fmt, ck)
         if calls: out['tool_calls'] = calls
-    for k in ('name', 'tool_call_id'):
-        if k in m and out['role'] == 'tool': out[k] = m[k]
+        keep.add('tool_calls')
+    if out['role'] == 'tool':
+        if m.get('name') is not None: out['name'] = _string(m, 'name', '', 'name the tool whose result this is, as a string')
+        if m.get('tool_call_id') is not None: out['tool_call_id'] = m['tool_call_id']
+        keep |= {'name', 'tool_call_id'}
+    _note_dropped(m, keep, _MESSAGE_DROP)
     return out
 
 # %% ../nbs/03_data.ipynb #ad2b71be
 def _name_results(messages:list) -> list:
-    "Messages where each unnamed tool result gets the name of the call it answers (by position)."
+    "Messages where each unnamed tool result gets the name of the call it answers: by `tool_call_id` if the calls have ids, else by position."
     pending = []
     for m in messages:
-        if m['role'] == 'assistant': pending = [c['function']['name'] for c in m.get('tool_calls', [])]
-        elif m['role'] == 'tool':
-            if 'name' not in m and pending: m['name'] = pending[0]
-            if pending: pending.pop(0)
+        if m['role'] == 'assistant': pending = list(m.get('tool_calls', []))
+        elif m['role'] == 'tool' and pending:
+            call = next((c for c in pending if 'id' in c and c['id'] == m.get('tool_call_id')), pending[0])
+            m.setdefault('name', call['function']['name'])
+            pending.remove(call)
     return messages
 
 def _messages(msgs, fmt, where='messages') -> list:
     "Canonical messages from a list of messages in any supported shape."
     msgs = _loads(msgs, where)
-    if not isinstance(msgs, list): _fail(where, 'no list of messages', 'give the row a `messages` list (or ShareGPT `conversations`)')
+    if not isinstance(msgs, list): _fail(where, f'`{where}` must be a list of messages, got {_json_type(msgs)}', f'give the row a `messages` list (or ShareGPT `conversations`)')
     return _name_results([_within(f'{where}[{i}]', norm_message, m, fmt) for i, m in enumerate(msgs)])
 
 # %% ../nbs/03_data.ipynb #e22c3cc2
-def _sharegpt_turn(t) -> dict:
-    "A ShareGPT `{from, value}` turn as a role/content message."
-    if not isinstance(t, dict): return t
-    if t.get('from') == 'function_call':
-        calls = _loads(t.get('value'), 'value')
-        return {'role': 'assistant', 'content': '', 'tool_calls': calls if isinstance(calls, list) else [calls]}
-    return {'role': t.get('from'), 'content': t.get('value')}
+_ROW_DROP = 'a record keeps `messages`, `tools` and `id`: remove the field, or keep it in a separate file'
 
+def _sharegpt_turn(t):
+    "A ShareGPT turn as a message: a `function_call` turn becomes an assistant turn with its call(s); other turns pass as they are."
+    if not (isinstance(t, dict) and t.get('from') == 'function_call'): return t
+    value = _loads(t.get('value'), 'value')
+    calls = ([_within(f'value[{j}]', norm_call, c) for j, c in enumerate(value)] if isinstance(value, list)
+             else [_within('value', norm_call, value)])
+    return {**{k: v for k, v in t.items() if k not in ('from', 'value')}, 'role': 'assistant', 'content': '', 'tool_calls': calls}
+
+def _with_id(rec:dict, row:dict) -> dict: return {**rec, 'id': row['id']} if row.get('id') is not None else rec
+
+@_warns_dropped
 def from_sharegpt(row:dict, fmt:str|None='auto') -> dict:
     "A ShareGPT row (`conversations` of `from`/`value`, `function_call`/`observation` turns) as a canonical record."
-    turns = _loads(row['conversations'], 'conversations')
-    if not isinstance(turns, list): _fail('conversations', 'not a list of turns', 'give `conversations` as a list')
+    turns = _loads(row.get('conversations'), 'conversations')
+    if not isinstance(turns, list): _fail('conversations', f'`conversations` must be a list of turns, got {_json_type(turns)}', 'give `conversations` as a list')
+    if row.get('system') is not None: _string(row, 'system', '', 'write the system prompt as a string')
+    _note_dropped(row, {'conversations', 'system', 'tools', 'id'}, _ROW_DROP)
+    turns = [_within(f'conversations[{i}]', _sharegpt_turn, t) for i, t in enumerate(turns)]
     system = [{'role': 'system', 'content': row['system']}] if row.get('system') else []
-    return {'messages': system + _messages([_sharegpt_turn(t) for t in turns], fmt, 'conversations'), 'tools': norm_tools(row.get('tools'))}
+    return _with_id({'messages': system + _messages(turns, fmt, 'conversations'), 'tools': norm_tools(row.get('tools'))}, row)
 
 # %% ../nbs/03_data.ipynb #c08b42db
+@_warns_dropped
 def to_canonical(row:dict, fmt:str|None='auto') -> dict:
-    "A record in any supported shape as the canonical `{'messages': [...], 'tools': [...]}` record."
-    if not isinstance(row, dict): _fail('', f'a row must be an object, got {type(row).__name__}', 'give each row `messages` and `tools`')
+    "A record in any supported shape as the canonical `{'messages': [...], 'tools': [...]}` record (with the row's `id`, if it has one)."
+    if not isinstance(row, dict): _fail('', f'a row must be a JSON object, got {_json_type(row)}', 'write each row as an object with `messages` and `tools`')
     if 'conversations' in row: return from_sharegpt(row, fmt)
-    return {'messages': _messages(row.get('messages'), fmt), 'tools': norm_tools(row.get('tools'))}
+    _note_dropped(row, {'messages', 'tools', 'id'}, _ROW_DROP)
+    return _with_id({'messages': _messages(row.get('messages'), fmt), 'tools': norm_tools(row.get('tools'))}, row)
 
 # %% ../nbs/03_data.ipynb #1136b5ea
 VALID_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
@@ -229,8 +345,8 @@ _JSON_COLS = ('messages', 'tools')
 def to_dataset(rows:list) -> Dataset:
     "A `Dataset` of canonical records plus metadata keys; `messages` and `tools` are stored as JSON so Arrow invents no keys."
     body = Dataset.from_dict({c: [r[c] for r in rows] for c in _JSON_COLS}, features=Features({c: List(Json()) for c in _JSON_COLS}))
-    meta = [{k: v for k, v in r.items() if k not in _JSON_COLS} for r in rows]
-    return concatenate_datasets([body, Dataset.from_list(meta)], axis=1) if rows and meta[0] else body
+    keys = list(dict.fromkeys(k for r in rows for k in r if k not in _JSON_COLS))  # every row's metadata keys, not only the first row's
+    return concatenate_datasets([body, Dataset.from_dict({k: [r.get(k) for r in rows] for k in keys})], axis=1) if keys else body
 
 def to_record(row:dict) -> dict:
     "The canonical record of a dataset row: `messages` and `tools` decoded, arguments as dicts, metadata left out."
@@ -239,18 +355,19 @@ def to_record(row:dict) -> dict:
 # %% ../nbs/03_data.ipynb #de934afd
 _NAME = {'type': 'string', 'pattern': '^[A-Za-z_][A-Za-z0-9_]*$'}
 _CALL = {'type': 'object', 'required': ['type', 'function'], 'properties': {
-    'type': {'const': 'function'},
+    'type': {'const': 'function'}, 'id': {'type': 'string'},
     'function': {'type': 'object', 'required': ['name', 'arguments'], 'properties': {'name': _NAME, 'arguments': {'type': 'object'}}}}}
 _MESSAGE = {'type': 'object', 'required': ['role', 'content'], 'properties': {
     'role': {'enum': ['system', 'user', 'assistant', 'tool']}, 'content': {'type': 'string'},
-    'tool_calls': {'type': 'array', 'items': _CALL}, 'name': {'type': 'string'}}}
+    'tool_calls': {'type': 'array', 'items': _CALL}, 'name': {'type': 'string'}, 'tool_call_id': {'type': 'string'}}}
 _TOOL = {'type': 'object', 'required': ['type', 'function'], 'properties': {
     'type': {'const': 'function'},
     'function': {'type': 'object', 'required': ['name', 'parameters'], 'properties': {
         'name': _NAME, 'description': {'type': 'string'},
         'parameters': {'type': 'object', 'required': ['type'], 'properties': {'type': {'const': 'object'}}}}}}}
 RECORD_SCHEMA = {'type': 'object', 'required': ['messages', 'tools'], 'properties': {
-    'messages': {'type': 'array', 'minItems': 1, 'items': _MESSAGE}, 'tools': {'type': 'array', 'items': _TOOL}}}
+    'messages': {'type': 'array', 'minItems': 1, 'items': _MESSAGE}, 'tools': {'type': 'array', 'items': _TOOL},
+    'id': {'type': ['string', 'integer']}}}
 
 # %% ../nbs/03_data.ipynb #d0d62ad5
 def json_path(parts) -> str:
@@ -262,19 +379,67 @@ def _short(s:str, n:int=100) -> str: return s if len(s) <= n else s[:n - 1] + '�
 def _hint(e:jsonschema.ValidationError) -> str:
     "A one-line fix for a jsonschema error, from the keyword that failed."
     v = e.validator_value
+    pattern = 'use a name of letters, digits and _ (see `rename_tools`)' if v == _NAME['pattern'] else f'give a value that matches {v!r}'
     return {'required': 'add the missing field (or drop it from `required`)', 'type': f'give a value of type {v}',
-            'enum': f'use one of {v}', 'const': f'use {v!r}', 'pattern': 'use a name of letters, digits and _ (see `rename_tools`)',
+            'enum': f'use one of {v}', 'const': f'use {v!r}', 'pattern': pattern, 'format': f'give a valid {v}',
             'additionalProperties': 'remove the undeclared key, or declare it in the schema', 'minItems': f'give at least {v} item(s)',
             'anyOf': 'use one of the allowed forms (e.g. a known JSON type name)',
+            'pattern_failed': "simplify the tool schema's pattern: no nested or overlapping repeats such as (a+)+ or (a|a)+",
            }.get(e.validator, f'satisfy the schema keyword {e.validator!r}')
 
 def _schema_problems(validator, instance, prefix:list, kind:str) -> list:
-    "Problems for each error of `validator` on `instance`, with paths under `prefix`."
+    "Problems for each error of `validator` on `instance`, with paths under `prefix` (a pattern that could not be applied is the tool schema's fault)."
     errs = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
-    return [Problem(None, json_path(prefix + list(e.absolute_path)), _short(e.message), _hint(e), kind) for e in errs]
+    return [Problem(None, json_path(prefix + list(e.absolute_path)), _short(e.message), _hint(e),
+                    'tool_schema' if e.validator == 'pattern_failed' else kind) for e in errs]
 
 # %% ../nbs/03_data.ipynb #f77b59a3
-_META = jsonschema.Draft202012Validator(jsonschema.Draft202012Validator.META_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+_REGEX_TIMEOUT = 0.1  # seconds one `pattern` of a tool schema may take on one value
+
+class _PatternFailed(Exception): "A tool schema's regular expression that could not be applied in time."
+
+def _search(pattern:str, text:str) -> bool:
+    "Whether `pattern` matches in `text`, like jsonschema's `re.search`, but with the `regex` package and a time limit."
+    try: return regex.search(pattern, text, timeout=_REGEX_TIMEOUT) is not None
+    except TimeoutError: raise _PatternFailed(f'pattern {pattern!r} took over {_REGEX_TIMEOUT} s on {_short(repr(text), 40)} (catastrophic backtracking)')
+    except regex.error as e: raise _PatternFailed(f'pattern {pattern!r} cannot be applied: {e}')
+
+def _pattern(validator, pattern, instance, schema):
+    "jsonschema's `pattern` keyword, matched by `_search`."
+    if not validator.is_type(instance, 'string'): return
+    try: found = _search(pattern, instance)
+    except _PatternFailed as e: yield jsonschema.ValidationError(str(e), validator='pattern_failed'); return
+    if not found: yield jsonschema.ValidationError(f'{instance!r} does not match {pattern!r}')
+
+def _pattern_properties(validator, patterns, instance, schema):
+    "jsonschema's `patternProperties` keyword, matched by `_search`."
+    if not validator.is_type(instance, 'object'): return
+    for pattern, subschema in patterns.items():
+        for k, v in instance.items():
+            try: found = _search(pattern, k)
+            except _PatternFailed as e: yield jsonschema.ValidationError(str(e), validator='pattern_failed'); continue
+            if found: yield from validator.descend(v, subschema, path=k, schema_path=pattern)
+
+def _covered(pattern, key) -> bool:
+    try: return _search(pattern, key)
+    except _PatternFailed: return True  # already reported by `patternProperties`
+
+def _additional_properties(validator, extra, instance, schema):
+    "jsonschema's `additionalProperties`, with the names that `patternProperties` covers found by `_search`."
+    patterns = schema.get('patternProperties')
+    if patterns and validator.is_type(instance, 'object'):
+        covered = {k: True for k in instance if any(_covered(p, k) for p in patterns)}
+        schema = {**{k: v for k, v in schema.items() if k != 'patternProperties'}, 'properties': {**schema.get('properties', {}), **covered}}
+    yield from jsonschema.Draft202012Validator.VALIDATORS['additionalProperties'](validator, extra, instance, schema)
+
+_ArgsValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {
+    'pattern': _pattern, 'patternProperties': _pattern_properties, 'additionalProperties': _additional_properties})
+
+_FORMATS = jsonschema.FormatChecker()  # jsonschema's format checks, with `regex` checked by the engine that applies it
+@_FORMATS.checks('regex', raises=(regex.error, OverflowError))
+def _is_regex(s) -> bool: return not isinstance(s, str) or bool(regex.compile(s))
+
+_META = jsonschema.Draft202012Validator(jsonschema.Draft202012Validator.META_SCHEMA, format_checker=_FORMATS)
 
 @functools.lru_cache(maxsize=4096)
 def _tool_check(params_json:str) -> tuple:
@@ -283,8 +448,8 @@ def _tool_check(params_json:str) -> tuple:
 
 @functools.lru_cache(maxsize=4096)
 def _args_validator(params_json:str):
-    "A strict validator for a tool's arguments: undeclared keys are errors unless the schema allows them."
-    return jsonschema.Draft202012Validator({'additionalProperties': False, **json.loads(params_json)})
+    "A strict validator for a tool's arguments: undeclared keys are errors unless the schema allows them; patterns time-limited."
+    return _ArgsValidator({'additionalProperties': False, **json.loads(params_json)})
 
 def _key(schema) -> str: return json.dumps(schema, sort_keys=True)
 
@@ -315,16 +480,29 @@ def _order_problem(i, msg, prev, pending) -> Problem|None:
         return Problem(None, path, f"a {role!r} turn cannot follow {repr(prev) if prev else 'the start'}", f"expected one of {sorted(allowed)}", 'order')
 
 # %% ../nbs/03_data.ipynb #28a12819
+def _answered(i:int, m:dict, pending:list) -> tuple[dict, Problem|None]:
+    "The open call a tool result answers (by `tool_call_id` when the calls have ids, else by `name`, else the first), and the problem if it names none of them."
+    if 'tool_call_id' in m and any('id' in c for c in pending):
+        call = next((c for c in pending if c.get('id') == m['tool_call_id']), None)
+        if call is None: return pending[0], Problem(None, f'messages[{i}].tool_call_id', f"answers call {m['tool_call_id']!r}, but the open calls have ids {[c.get('id') for c in pending]}", 'use the `id` of the call this result answers', 'tool_result')
+        if m.get('name', call['function']['name']) != call['function']['name']:
+            return call, Problem(None, f'messages[{i}].name', f"result of {m['name']!r}, but call {call['id']!r} is to {call['function']['name']!r}", 'name the tool whose call this answers', 'tool_result')
+        return call, None
+    names = [c['function']['name'] for c in pending]
+    name = m.get('name', names[0])
+    if name in names: return pending[names.index(name)], None
+    return pending[0], Problem(None, f'messages[{i}].name', f'result of {name!r}, but the open calls are {names}', 'name the tool whose call this answers', 'tool_result')
+
 def _turn_problems(messages:list) -> list:
     "Turn-order and tool-result problems: who may follow whom, and results matching the calls they answer."
-    out, prev, pending = [], None, []
+    out, prev, pending = [], None, []  # pending: the calls not answered yet
     for i, m in enumerate(messages):
-        if (p := _order_problem(i, m, prev, pending)): out.append(p)
-        if m['role'] == 'assistant': pending = [c['function']['name'] for c in m.get('tool_calls', [])]
+        if (p := _order_problem(i, m, prev, [c['function']['name'] for c in pending])): out.append(p)
+        if m['role'] == 'assistant': pending = list(m.get('tool_calls', []))
         elif m['role'] == 'tool' and pending:
-            name = m.get('name', pending[0])
-            if name not in pending: out.append(Problem(None, f'messages[{i}].name', f'result of {name!r}, but the open calls are {pending}', 'name the tool whose call this answers', 'tool_result'))
-            pending.remove(name if name in pending else pending[0])
+            call, p = _answered(i, m, pending)
+            if p: out.append(p)
+            pending.remove(call)
         elif m['role'] != 'tool': pending = []
         prev = m['role']
     if messages[-1]['role'] != 'assistant':
@@ -337,6 +515,8 @@ def _argument_problems(params:dict, args:dict, path:list) -> list:
     try: return _schema_problems(_args_validator(_key(params)), args, path, 'arguments')
     except Unresolvable as e:
         return [Problem(None, json_path(path), f'the tool schema cannot be applied: {_short(str(e))}', 'fix the `$ref` in the tool schema', 'tool_schema')]
+    except RecursionError:
+        return [Problem(None, json_path(path), 'the tool schema refers to itself without end', 'break the `$ref` loop in the tool schema', 'tool_schema')]
 
 def _call_problems(messages:list, tools:dict, offered:set) -> list:
     "Unknown tools, arguments that break the tool's parameter schema, and empty assistant turns."
@@ -364,6 +544,7 @@ def check_record(rec) -> list:
 
 # %% ../nbs/03_data.ipynb #2cd82812
 def _cell(s) -> str: return str(s).replace('|', '\\|').replace('\n', ' ')
+def _path_cell(path) -> str: return f'`{_cell(path)}`' if path else '(record)'
 
 @dataclass
 class Report:
@@ -372,12 +553,18 @@ class Report:
     n: int  # records checked
     action: str = 'have problems'  # what happened to the records listed
     max_rows: int = 15  # rows shown in the table
+    where: list|None = field(default=None, repr=False)  # where each row came from, e.g. `data.jsonl:7`
 
     @property
-    def ok(self) -> bool: return not self.problems
+    def errors(self) -> list: return [p for p in self.problems if not p.is_warning]
     @property
-    def bad(self) -> list: return sorted({p.index for p in self.problems})
+    def warnings(self) -> list: return [p for p in self.problems if p.is_warning]
+    @property
+    def ok(self) -> bool: return not self.errors
+    @property
+    def bad(self) -> list: return sorted({p.index for p in self.errors})
     def counts(self) -> dict: return dict(Counter(p.kind for p in self.problems))
+    def label(self, i) -> str: return f'{i} ({self.where[i]})' if self.where and i is not None else str(i)
 
     def valid(self, records:list) -> list:
         "The records without problems; prints how many were left out."
@@ -386,10 +573,12 @@ class Report:
         return [r for i, r in enumerate(records) if i not in bad]
 
     def _repr_markdown_(self):
-        if self.ok: return f'✅ **{self.n} records, no problems.**'
+        if not self.problems: return f'✅ **{self.n} records, no problems.**'
         kinds = ', '.join(f'{k} {v}' for k, v in sorted(self.counts().items()))
-        head = f'⚠️ **{len(self.bad)} of {self.n} records {self.action}** — {len(self.problems)} problems ({kinds})\n\n'
-        rows = [f'| {p.index} | `{_cell(p.path)}` | {p.kind} | {_cell(p.message)} | {_cell(p.hint)} |' for p in self.problems[:self.max_rows]]
+        head = f'⚠️ **{len(self.bad)} of {self.n} records {self.action}**' if self.errors else f'✅ **{self.n} records kept**'
+        counts = [f'{len(ps)} {word}{"s" * (len(ps) != 1)}' for ps, word in [(self.errors, 'problem'), (self.warnings, 'warning')] if ps]
+        head += f' — {", ".join(counts)} ({kinds})\n\n'
+        rows = [f'| {_cell(self.label(p.index))} | {_path_cell(p.path)} | {p.kind} | {_cell(p.message)} | {_cell(p.hint)} |' for p in self.problems[:self.max_rows]]
         more = [f'\n*… and {len(self.problems) - self.max_rows} more*'] if len(self.problems) > self.max_rows else []
         return head + '\n'.join(['| record | path | kind | problem | fix |', '|---|---|---|---|---|'] + rows + more)
 
@@ -409,28 +598,148 @@ def validate(records, # canonical records, one record, or a `Dataset` from `to_d
     return Report(problems, len(records))
 
 # %% ../nbs/03_data.ipynb #b147fa6f
+_SAFETY_NET = (TypeError, KeyError, AttributeError, IndexError, ValueError, RecursionError)
+
 def convert(rows, fmt:str|None='auto', # tool-call format of assistant text, 'auto' to detect, None to leave text alone
             rename:bool=True # make tool names valid function names (mapping returned)
            ) -> tuple[list, Report, dict]:
-    "Canonical records from `rows` of any supported shape, a `Report` of the rows skipped, and the tool-name mapping."
+    "Canonical records from `rows` of any supported shape, a `Report` of the rows skipped (and fields dropped), and the tool-name mapping."
+    if fmt not in ('auto', None): get_format(fmt)  # an unknown format is the caller's error: raise it now
     records, problems, names = [], [], {}
     for i, row in enumerate(rows):
-        try: rec = to_canonical(row, fmt)
+        try:
+            with _collecting() as notes: rec = to_canonical(row, fmt)
+            if rename: rec, names = rename_tools(rec, names)
         except ConversionError as e: problems += [replace(p, index=i) for p in e.problems]; continue
-        if rename: rec, names = rename_tools(rec, names)
+        except _SAFETY_NET as e:
+            problems.append(Problem(i, '', f'unexpected {type(e).__name__}: {_short(str(e))}', 'check the row against RECORD_SCHEMA (and report this row: the converter should have named the field)', 'unexpected'))
+            continue
+        problems += [replace(p, index=i) for p in notes]
         records.append(rec)
     return records, Report(problems, len(rows), action='could not be converted and were skipped'), names
 
 # %% ../nbs/03_data.ipynb #e659452e
-def load_rows(source, # a `.json`/`.jsonl` path, a list of them, or a hub dataset id
-              split:str='train', **kwargs # passed to `datasets.load_dataset`
-             ) -> Dataset:
-    "Raw rows from local JSON/JSONL files or a hub dataset, via `datasets.load_dataset`."
+_UNREADABLE = object()  # stands in for a line that is not JSON
+
+def _local_files(source) -> list|None:
+    "The paths in `source` when they are all local .json/.jsonl files, else None (a hub dataset id)."
     files = [source] if isinstance(source, (str, Path)) else list(source)
-    if all(str(f).endswith(('.json', '.jsonl')) for f in files):
-        return load_dataset('json', data_files=[str(f) for f in files], split='train', **kwargs)
-    return load_dataset(str(source), split=split, **kwargs)
+    return [Path(f) for f in files] if files and all(str(f).endswith(('.json', '.jsonl')) for f in files) else None
+
+def _file_error(path, message:str, hint:str, kind:str='file') -> DataError: return DataError(Problem(None, '', f'{path}: {message}', hint, kind))
+
+def _read_text(path:Path) -> str:
+    "The UTF-8 text of a data file; an empty file is a `DataError`."
+    try: text = path.read_text(encoding='utf-8-sig')
+    except UnicodeDecodeError as e: raise _file_error(path, f'not UTF-8 text ({e.reason} at byte {e.start})', 'save the file as UTF-8')
+    if not text.strip(): raise _file_error(path, 'the file is empty', 'write one JSON object per line (.jsonl), or a JSON list of objects (.json)')
+    return text
+
+def _json_lines(path:Path, text:str) -> tuple[list, list, list]:
+    "Rows of JSON-lines text (blank lines skipped), a `Problem` for each line that is not JSON, and each row's `file:line`."
+    rows, problems, where = [], [], []
+    for n, line in enumerate(text.split('\n'), 1):
+        if not line.strip(): continue
+        try: rows.append(json.loads(line))
+        except (json.JSONDecodeError, RecursionError) as e:
+            why = f'{e.msg} at column {e.colno}' if isinstance(e, json.JSONDecodeError) else 'nested too deeply'
+            problems.append(Problem(len(rows), '', f'line {n} of {path.name} is not valid JSON ({why})', 'repair the line (one JSON object per line), or delete it', 'json'))
+            rows.append(_UNREADABLE)
+        where.append(f'{path.name}:{n}')
+    return rows, problems, where
+
+def _read_json_file(path:Path) -> tuple[list, list, list]:
+    "Rows of a .json file (a list of rows, or one row) or a .jsonl file (a row per line), the lines that are not JSON, and where each row is."
+    text = _read_text(path)
+    if path.suffix == '.json':
+        try: data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as e:
+            if getattr(e, 'msg', '') != 'Extra data':  # 'Extra data': one JSON value per line, read below
+                raise _file_error(path, f'not valid JSON ({e})', 'repair the JSON (a list of row objects), or write one row per line as .jsonl', 'json')
+        else:
+            rows = [data] if isinstance(data, dict) else data
+            if not isinstance(rows, list) or not rows: raise _file_error(path, f'holds {_json_type(data)} {_short(json.dumps(data), 40)}, not rows', 'write a JSON list of row objects', 'json')
+            return rows, [], [f'{path.name}[{i}]' for i in range(len(rows))]
+    return _json_lines(path, text)
+
+def _read_local(files:list) -> tuple[list, list, list]:
+    "Rows of local files in order, numbered across them, with the problems of unreadable lines and each row's place."
+    rows, problems, where = [], [], []
+    for f in files:
+        r, ps, w = _read_json_file(f)
+        problems += [replace(p, index=p.index + len(rows)) for p in ps]
+        rows, where = rows + r, where + w
+    return rows, problems, where
+
+# %% ../nbs/03_data.ipynb #160ba4d6
+def load_rows(source, # a `.json`/`.jsonl` path, a list of them, or a hub dataset id
+              split:str='train', **kwargs # passed to `datasets.load_dataset` (hub datasets only)
+             ) -> list|Dataset:
+    "Raw rows: local .json/.jsonl files read with `json` (a `DataError` names each line that is not JSON), else a hub dataset via `datasets.load_dataset`."
+    files = _local_files(source)
+    if files is None: return load_dataset(str(source), split=split, **kwargs)
+    if kwargs: raise TypeError(f'options {sorted(kwargs)} apply to hub datasets only, not to local files')
+    rows, problems, _ = _read_local(files)
+    if problems: raise DataError(problems)
+    return rows
 
 def load_records(source, split:str='train', fmt:str|None='auto', rename:bool=True, **kwargs) -> tuple[list, Report, dict]:
-    "Canonical records from files or a hub id (see `load_rows`), with the report of rows skipped and the name mapping."
-    return convert(load_rows(source, split, **kwargs), fmt, rename)
+    "Canonical records from files or a hub id (see `load_rows`), a report of the rows skipped (by row number in the source) and the name mapping."
+    files = _local_files(source)
+    if files is None: rows, problems, where = list(load_dataset(str(source), split=split, **kwargs)), [], None
+    elif kwargs: raise TypeError(f'options {sorted(kwargs)} apply to hub datasets only, not to local files')
+    else: rows, problems, where = _read_local(files)
+    readable = [i for i, r in enumerate(rows) if r is not _UNREADABLE]
+    records, conv, names = convert([rows[i] for i in readable], fmt, rename)
+    problems = sorted(problems + [replace(p, index=readable[p.index]) for p in conv.problems], key=lambda p: p.index)
+    return records, Report(problems, len(rows), conv.action, where=where), names
+
+# %% ../nbs/03_data.ipynb #71cdef4a
+def _source_name(source) -> str: return str(source) if isinstance(source, (str, Path)) else ', '.join(map(str, source))
+
+def _summary(source, kept:int, report:Report) -> str:
+    "One line: `<source>: <kept> of <n> rows kept, <dropped> dropped (<problems by kind>; warnings: <by kind>)`."
+    count = lambda ps: ', '.join(f'{k} {v}' for k, v in Counter(p.kind for p in ps).most_common())
+    why = '; '.join(s for s in [count(report.errors), report.warnings and 'warnings: ' + count(report.warnings)] if s)
+    return f'{_source_name(source)}: {kept} of {report.n} rows kept, {report.n - kept} dropped ({why or "no problems"})'
+
+def _refusal(line:str, report:Report, kept:int, first:int=5) -> str:
+    "The message of a `DataError` that refuses a source: the summary, the first problems and the way out."
+    rows = [f'  row {report.label(p.index)}: {p.path or "(record)"}: {p.message} — fix: {p.hint}' for p in report.errors[:first]]
+    more = [f'  … and {len(report.errors) - first} more'] if len(report.errors) > first else []
+    return '\n'.join([line, *rows, *more, f'Correct these rows, or pass skip_invalid=True (--skip-invalid on the command line) to train on the other {kept} rows.'])
+
+def load_checked(source, # a .json/.jsonl path, a list of them, or a hub id (built-in dataset names are not resolved here)
+                 skip_invalid:bool=False, # leave out rows that fail to convert or validate, instead of raising `DataError`
+                 fmt='auto', rename:bool=True, # as in `convert`
+                 verbose:bool=True # print the one-line summary
+                ) -> tuple[list, Report, dict]:
+    "Records ready for training: read, converted and validated, with a `Report` of every problem (numbered by row in the source) and the tool-name mapping."
+    records, report, names = load_records(source, fmt=fmt, rename=rename)
+    skipped = set(report.bad)
+    origin = [i for i in range(report.n) if i not in skipped]  # the source row of each converted record
+    checked = validate(records, mode='report')
+    problems = sorted(report.problems + [replace(p, index=origin[p.index]) for p in checked.problems], key=lambda p: p.index)
+    report = Report(problems, report.n, 'were left out' if skip_invalid else 'have problems', where=report.where)
+    bad = set(report.bad)
+    kept = [r for r, i in zip(records, origin) if i not in bad]
+    line = _summary(source, len(kept), report)
+    if bad and not skip_invalid: raise DataError(report.errors, _refusal(line, report, len(kept)))
+    if verbose: print(line)
+    return kept, report, names
+
+# %% ../nbs/03_data.ipynb #005b3bda
+def split_records(records:list, seed:int=0, validation:float=0.1, test:float=0.1) -> dict:
+    "Disjoint `train`, `validation` and `test` lists of `records`, drawn with `seed`; each gets at least one record."
+    if not (0 <= validation < 1 and 0 <= test < 1 and validation + test < 1):
+        raise ValueError(f'validation and test must be fractions that sum to less than 1, got {validation} and {test}')
+    n = len(records)
+    if n < 3: raise DataError(Problem(None, '', f'{n} record(s) cannot be split into train, validation and test', 'give at least 3 records', 'split'))
+    n_val, n_test = max(1, round(n * validation)), max(1, round(n * test))
+    while n_val + n_test > n - 1:  # leave at least one record to train on
+        if n_val >= n_test: n_val -= 1
+        else: n_test -= 1
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    parts = {'test': order[:n_test], 'validation': order[n_test:n_test + n_val], 'train': order[n_test + n_val:]}
+    return {k: [records[i] for i in sorted(parts[k])] for k in ('train', 'validation', 'test')}
