@@ -4,11 +4,13 @@
 
 # %% ../nbs/08_merge_serve.ipynb #acbf9a98
 from __future__ import annotations
-import json, re, socket, sys, threading, time, uuid, warnings
+import hmac, ipaddress, json, logging, os, re, socket, sys, threading, time, uuid, warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import gguf
+import jinja2
 import jsonschema
 import numpy as np
 import torch
@@ -16,9 +18,14 @@ import uvicorn
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from peft import LoraConfig, PeftModel, get_peft_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from transformers import AutoTokenizer
 
-from .inference import as_tools, build_prompt, generate, get_format, make_call, tool_loop
+from .inference import (FunctionTagFormat, HermesFormat, JsonFormat, as_tools, build_prompt, generate, get_format,
+                        make_call, tool_loop)
 from .models import load_model
 from .templates import tool_template, with_tool_template
 
@@ -26,8 +33,8 @@ from .templates import tool_template, with_tool_template
 __all__ = ['HERMES_OLLAMA_TEMPLATE', 'random_adapter', 'load_adapter', 'end_of_turn_token', 'generation_config_for',
            'merge_adapter', 'Parity', 'compare_models', 'permute_qk', 'write_gguf', 'ollama_modelfile',
            'check_modelfile', 'export_gguf', 'chat_repl', 'from_openai_messages', 'to_openai_tool_calls',
-           'RequestError', 'parse_request', 'chat_completion', 'make_app', 'BackgroundServer', 'serve_http',
-           'gradio_handler', 'make_gradio']
+           'RequestError', 'ChatRequest', 'parse_request', 'call_opening', 'chat_completion', 'make_app',
+           'BackgroundServer', 'serve_http', 'gradio_handler', 'make_gradio']
 
 # %% ../nbs/08_merge_serve.ipynb #39972be0
 def random_adapter(base:str, # offline alias, model folder or hub id the adapter belongs to
@@ -362,96 +369,260 @@ def to_openai_tool_calls(calls:list) -> list:
 
 # %% ../nbs/08_merge_serve.ipynb #5790bd27
 class RequestError(Exception):
-    "A client error: HTTP status plus an OpenAI-style `{'error': {...}}` body."
-    def __init__(self, status:int, message:str, param:str|None=None, code:str|None=None):
-        super().__init__(message); self.status, self.param, self.code = status, param, code
-    def body(self): return {'error': {'message': str(self), 'type': 'invalid_request_error', 'param': self.param, 'code': self.code}}
+    "A client error: HTTP status plus an OpenAI-style `{'error': {...}}` body with a short message."
+    def __init__(self, status:int, message:str, param:str|None=None, code:str|None=None, type:str='invalid_request_error'):
+        super().__init__(message if len(message) <= 300 else message[:297] + '...')
+        self.status, self.param, self.code, self.type = status, param, code, type
+    def body(self): return {'error': {'message': str(self), 'type': self.type, 'param': self.param, 'code': self.code}}
 
-_ROLES = {'system', 'developer', 'user', 'assistant', 'tool'}
+# %% ../nbs/08_merge_serve.ipynb #5fa06b22
+_MAX_DEPTH = 32  # deepest nesting of lists and objects a request may use
 
-def _check_tools(tools) -> list:
-    "The request's tools, or `RequestError` naming the first bad one."
-    if not isinstance(tools, list): raise RequestError(400, '`tools` must be a list', 'tools')
-    for i, t in enumerate(tools):
-        f = t.get('function') if isinstance(t, dict) else None
-        if not (isinstance(t, dict) and t.get('type') == 'function' and isinstance(f, dict)):
-            raise RequestError(400, f'tools[{i}] must be {{"type": "function", "function": {{...}}}}', f'tools[{i}]')
-        if not re.fullmatch(r'[A-Za-z0-9_-]{1,64}', str(f.get('name', ''))):
-            raise RequestError(400, f'tools[{i}].function.name must be 1-64 letters, digits, _ or -', f'tools[{i}].function.name')
-        params = f.get('parameters', {'type': 'object', 'properties': {}})
-        try: jsonschema.validators.validator_for(params).check_schema(params)
-        except (jsonschema.SchemaError, TypeError, AttributeError) as e:
-            raise RequestError(400, f'tools[{i}].function.parameters is not a valid JSON schema: {getattr(e, "message", e)}', f'tools[{i}].function.parameters') from None
-        if params.get('type') != 'object': raise RequestError(400, f'tools[{i}].function.parameters must be a schema of type "object"', f'tools[{i}].function.parameters')
-    return tools
+def _json_problem(value, max_depth:int=_MAX_DEPTH) -> str|None:
+    "Why a parsed JSON value is unsafe to process further (nested too deep, a lone surrogate in a string), or None."
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, str):
+            try: v.encode('utf-8')
+            except UnicodeEncodeError: return 'holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode'
+        elif isinstance(v, (list, dict)):
+            if depth > max_depth: return f'nests lists or objects deeper than {max_depth} levels'
+            stack.extend((c, depth + 1) for c in ([*v, *v.values()] if isinstance(v, dict) else v))
+    return None
+
+def _no_constant(name): raise ValueError(f'{name} is not valid JSON')
+
+def _parse_json(raw:bytes|str):
+    "A JSON value, parsed strictly (no NaN/Infinity, bounded depth, valid Unicode), or `ValueError` with a short reason."
+    try: value = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError: raise ValueError(f'nests lists or objects deeper than {_MAX_DEPTH} levels') from None
+    except UnicodeDecodeError: raise ValueError('is not UTF-8 text') from None
+    except ValueError as e: raise ValueError(f'is not valid JSON ({e})') from None
+    if problem := _json_problem(value): raise ValueError(problem)
+    return value
+
+# %% ../nbs/08_merge_serve.ipynb #89591db4
+def _invalid(reason:str): return PydanticCustomError('invalid', '{reason}', {'reason': reason})
+
+def _name(v:str) -> str:
+    if not re.fullmatch(r'[A-Za-z0-9_-]{1,64}', v): raise _invalid('must be 1-64 letters, digits, _ or -')
+    return v
+
+def _content(v):
+    "Message content as a list of parts (a plain string is one text part)."
+    if isinstance(v, str): return [{'type': 'text', 'text': v}]
+    if v is None or isinstance(v, list): return v
+    raise _invalid('must be a string, a list of text parts, or null')
+
+def _arguments(v):
+    "Call arguments: a JSON object, or a string holding one (OpenAI's wire form)."
+    try: obj = _parse_json(v) if isinstance(v, str) else v
+    except ValueError as e: raise _invalid(str(e)) from None
+    if not isinstance(obj, dict): raise _invalid('must be a JSON object, or a string holding one')
+    return v
+
+def _parameters(v):
+    "A tool's parameters: an object schema that `jsonschema` accepts."
+    if v is None: return v
+    if not isinstance(v, dict) or v.get('type') != 'object': raise _invalid('must be a JSON schema with "type": "object"')
+    try: jsonschema.validators.validator_for(v).check_schema(v)
+    except (jsonschema.SchemaError, TypeError) as e: raise _invalid(f'not a valid JSON schema: {getattr(e, "message", "bad $schema")}') from None
+    return v
+
+def _tool_choice(v):
+    if v is None or v in ('none', 'auto', 'required'): return v
+    f = v.get('function') if isinstance(v, dict) and v.get('type') == 'function' else None
+    if isinstance(f, dict) and isinstance(f.get('name'), str): return v
+    raise _invalid('must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}')
+
+_Name = Annotated[str, AfterValidator(_name)]
+_Positive = Annotated[int, Field(ge=1)]
+
+class _Wire(BaseModel): model_config = ConfigDict(strict=True, extra='allow')  # exact JSON types; unknown keys pass
+
+class _TextPart(_Wire):
+    type: Literal['text']
+    text: str
+
+class _CalledFunction(_Wire):
+    name: _Name
+    arguments: Annotated[Any, AfterValidator(_arguments)]
+
+class _ToolCall(_Wire):
+    id: str|None = None
+    type: Literal['function'] = 'function'
+    function: _CalledFunction
+
+class _Message(_Wire):
+    role: Literal['system', 'developer', 'user', 'assistant', 'tool']
+    content: Annotated[list[_TextPart]|None, BeforeValidator(_content)] = None
+    name: str|None = None
+    tool_calls: list[_ToolCall]|None = None
+    tool_call_id: str|None = None
+
+    @model_validator(mode='after')
+    def _calls_on_assistant(self):
+        if self.tool_calls and self.role != 'assistant': raise _invalid('only assistant messages carry tool_calls')
+        return self
+
+class _FunctionDef(_Wire):
+    name: _Name
+    description: str|None = None
+    parameters: Annotated[Any, AfterValidator(_parameters)] = None
+
+class _Tool(_Wire):
+    type: Literal['function']
+    function: _FunctionDef
+
+class ChatRequest(_Wire):
+    "The fields of an OpenAI chat-completions request this server reads, with their JSON types and ranges."
+    model: str
+    messages: Annotated[list[_Message], Field(min_length=1)]
+    tools: list[_Tool]|None = None
+    tool_choice: Annotated[Any, AfterValidator(_tool_choice)] = None
+    max_tokens: _Positive|None = None
+    max_completion_tokens: _Positive|None = None
+    temperature: Annotated[float, Field(ge=0, le=2)]|None = None
+    top_p: Annotated[float, Field(gt=0, le=1)]|None = None
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)]|None = None
+    stream: bool|None = None
+    n: Literal[1]|None = None
+    parallel_tool_calls: bool|None = None
 
 # %% ../nbs/08_merge_serve.ipynb #7cd91033
-def _check_messages(messages) -> list:
-    "The request's messages, or `RequestError` naming the first bad one."
-    if not isinstance(messages, list) or not messages: raise RequestError(400, '`messages` must be a non-empty list', 'messages')
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get('role') not in _ROLES:
-            raise RequestError(400, f'messages[{i}] must be an object with a role in {sorted(_ROLES)}', f'messages[{i}]')
-        if not (m.get('content') is None or isinstance(m['content'], (str, list))):
-            raise RequestError(400, f'messages[{i}].content must be a string or a list of content parts', f'messages[{i}].content')
-        for j, c in enumerate(m.get('tool_calls') or []):
-            try: json.loads(c['function']['arguments']) if isinstance(c['function']['arguments'], str) else dict(c['function']['arguments'])
-            except (KeyError, TypeError, ValueError): raise RequestError(400, f'messages[{i}].tool_calls[{j}].function.arguments must be a JSON object string', f'messages[{i}].tool_calls[{j}]') from None
-    return messages
+def _field_path(loc:tuple, data) -> str:
+    "`messages[1].tool_calls[0].function.name` from a pydantic error location, following the request's own data."
+    path, here = '', data
+    for i, part in enumerate(loc):
+        if isinstance(part, int) and isinstance(here, list) and part < len(here): path, here = f'{path}[{part}]', here[part]
+        elif isinstance(part, str) and isinstance(here, dict) and (part in here or i == len(loc) - 1): path, here = f'{path}.{part}', here.get(part)
+    return path.lstrip('.') or 'body'
+
+def _field_error(e:ValidationError, body) -> RequestError:
+    "A 400 naming the first invalid field, e.g. `messages[1].tool_calls[0].function.name: required`."
+    err = e.errors(include_url=False, include_context=False, include_input=False)[0]
+    path = _field_path(err['loc'], body)
+    return RequestError(400, f"{path}: {'required' if err['type'] == 'missing' else err['msg']}", path)
+
+# options that change the answer but this server does not implement, with the values that mean "off"
+_UNSUPPORTED = {'stop': (None, [], ''), 'logprobs': (None, False), 'top_logprobs': (None, 0), 'logit_bias': (None, {}),
+                'presence_penalty': (None, 0), 'frequency_penalty': (None, 0), 'response_format': (None, {'type': 'text'}),
+                'functions': (None, []), 'function_call': (None, 'none', 'auto')}
+
+def _check_options(req:ChatRequest, body:dict):
+    "Refuse what this server cannot honour: streaming, unsupported options, a `tool_choice` the `tools` don't allow."
+    if req.stream: raise RequestError(400, 'stream: streaming is not supported by this server; send "stream": false', 'stream')
+    for k, off in _UNSUPPORTED.items():
+        if body.get(k) not in off: raise RequestError(400, f'{k}: not supported by this server; leave it out', k)
+    names, choice = [t.function.name for t in req.tools or []], req.tool_choice
+    if (choice == 'required' or isinstance(choice, dict)) and not names: raise RequestError(400, f'tool_choice: {json.dumps(choice)} needs `tools`', 'tool_choice')
+    if isinstance(choice, dict) and choice['function']['name'] not in names:
+        raise RequestError(400, f"tool_choice: function {choice['function']['name']!r} is not among `tools`", 'tool_choice')
 
 def parse_request(raw:bytes, # the HTTP body
                   model_name:str, # the one model this server serves
                   max_bytes:int=1_000_000 # larger bodies are refused with 413
                  ) -> dict:
-    "The validated JSON body of a chat-completions request, or `RequestError` (400, 404, 413)."
+    "The validated JSON body of a chat-completions request, or `RequestError` (400, 404, 413) naming the bad field."
     if len(raw) > max_bytes: raise RequestError(413, f'request body is {len(raw)} bytes; this server accepts at most {max_bytes}', code='request_too_large')
-    try: body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e: raise RequestError(400, f'request body is not valid JSON: {e}', code='invalid_json') from None
+    try: body = _parse_json(raw)
+    except ValueError as e: raise RequestError(400, f'request body {e}', code='invalid_json') from None
     if not isinstance(body, dict): raise RequestError(400, 'request body must be a JSON object')
-    if body.get('model') != model_name: raise RequestError(404, f"model {body.get('model')!r} does not exist; this server serves {model_name!r}", 'model', 'model_not_found')
-    if body.get('stream'): raise RequestError(400, 'streaming is not supported by this server; send "stream": false', 'stream')
-    if body.get('n', 1) != 1: raise RequestError(400, 'only n=1 is supported', 'n')
-    _check_messages(body.get('messages')); _check_tools(body.get('tools') or [])
+    try: req = ChatRequest.model_validate(body)
+    except ValidationError as e: raise _field_error(e, body) from None
+    if req.model != model_name: raise RequestError(404, f"model {req.model[:64]!r} does not exist; this server serves {model_name!r}", 'model', 'model_not_found')
+    _check_options(req, body)
     return body
+
+# %% ../nbs/08_merge_serve.ipynb #5fcc9479
+def call_opening(fmt, # tool-call format (name or `ToolFormat`)
+                 name:str='' # the function the call must be to; '' for any
+                ) -> str:
+    "The text that starts a tool call in `fmt` (up to the arguments when `name` is given); '' for formats it does not know."
+    fmt = get_format(fmt)
+    if isinstance(fmt, HermesFormat): return f'{fmt.open_tag}\n{{"name": ' + (f'{json.dumps(name)}, "arguments": ' if name else '"')
+    if isinstance(fmt, FunctionTagFormat): return f'<function={name}>' if name else '<function='
+    if isinstance(fmt, JsonFormat): return '[{"name": ' + (f'{json.dumps(name)}, "arguments": ' if name else '"')
+    return ''
+
+def _tool_plan(body:dict, fmt) -> tuple:
+    "`(tools to offer, prefill, whether a call to one of them is required)` for the request's `tool_choice`."
+    tools, choice = body.get('tools') or None, body.get('tool_choice') or 'auto'
+    if choice == 'none' or not tools: return None, '', False
+    if choice == 'auto': return tools, '', False
+    name = choice['function']['name'] if isinstance(choice, dict) else tools[0]['function']['name'] if len(tools) == 1 else ''
+    return [t for t in tools if t['function']['name'] == name] if name else tools, call_opening(fmt, name), True
 
 # %% ../nbs/08_merge_serve.ipynb #0966ca90
 def chat_completion(model, tok, body:dict, # a request that passed `parse_request`
                     model_name:str, fmt='hermes',
-                    max_new_tokens:int=256, # cap on `max_tokens` / `max_completion_tokens`
+                    max_new_tokens:int=256, # largest `max_tokens` / `max_completion_tokens` accepted (and the default)
                     max_prompt_tokens:int=4096 # longer prompts are refused with 400
                    ) -> dict:
-    "Answer one chat-completions request: generate the next assistant turn and return it in OpenAI's response shape."
-    messages, tools = from_openai_messages(body['messages']), body.get('tools') or None
-    if body.get('tool_choice') == 'none': tools = None
-    n_prompt = len(tok(build_prompt(tok, messages, tools, fmt), add_special_tokens=False)['input_ids'])
+    "Answer one chat-completions request: generate the next assistant turn (honouring `tool_choice`) in OpenAI's response shape."
+    field = 'max_completion_tokens' if body.get('max_completion_tokens') else 'max_tokens'
+    limit = body.get(field) or max_new_tokens
+    if limit > max_new_tokens: raise RequestError(400, f'{field}: this server generates at most {max_new_tokens} tokens', field)
+    messages = from_openai_messages(body['messages'])
+    tools, prefill, required = _tool_plan(body, fmt)
+    try: n_prompt = len(tok(build_prompt(tok, messages, tools, fmt) + prefill, add_special_tokens=False)['input_ids'])
+    except jinja2.TemplateError as e: raise RequestError(400, f'the chat template cannot render these messages: {e.message}', 'messages') from None
     if n_prompt > max_prompt_tokens: raise RequestError(400, f'prompt is {n_prompt} tokens; this server accepts at most {max_prompt_tokens}', 'messages', 'context_length_exceeded')
-    limit = min(int(body.get('max_completion_tokens') or body.get('max_tokens') or max_new_tokens), max_new_tokens)
     temp = body.get('temperature') or 0
     sampling = dict(do_sample=True, temperature=float(temp), top_p=float(body.get('top_p') or 1.0), seed=body.get('seed')) if temp > 0 else {}
-    g = generate(model, tok, messages, tools, fmt, max_new_tokens=limit, **sampling)
-    calls = to_openai_tool_calls(g.parsed.calls)
-    message = {'role': 'assistant', 'content': g.parsed.content or (None if calls else ''), **({'tool_calls': calls} if calls else {})}
+    g = generate(model, tok, messages, tools, fmt, max_new_tokens=limit, prefill=prefill, **sampling)
+    offered = {t['function']['name'] for t in tools or []}
+    calls = [c for c in g.parsed.calls if not required or c['function']['name'] in offered] if tools else []
+    if body.get('parallel_tool_calls') is False: calls = calls[:1]
+    if required and not calls:
+        raise RequestError(422, f"tool_choice asked for a call to {' or '.join(sorted(offered))}, but the model wrote none that parses in "
+                                f"{g.new_tokens} tokens{' (a larger max_tokens may help)' if g.new_tokens >= limit else ''}", 'tool_choice', 'tool_call_not_produced')
+    message = {'role': 'assistant', 'content': (g.parsed.content if tools else g.text.strip()) or (None if calls else ''),
+               **({'tool_calls': to_openai_tool_calls(calls)} if calls else {})}
     finish = 'tool_calls' if calls else 'length' if g.new_tokens >= limit else 'stop'
     return {'id': f'chatcmpl-{uuid.uuid4().hex}', 'object': 'chat.completion', 'created': int(time.time()), 'model': model_name,
             'choices': [{'index': 0, 'message': message, 'finish_reason': finish}],
             'usage': {'prompt_tokens': g.prompt_tokens, 'completion_tokens': g.new_tokens, 'total_tokens': g.prompt_tokens + g.new_tokens}}
 
 # %% ../nbs/08_merge_serve.ipynb #aaef1b04
+_log = logging.getLogger('toolcall_lab.serve')
+_SERVER_ERROR = {'error': {'message': 'internal server error; the details are in the server log', 'type': 'server_error', 'param': None, 'code': None}}
+
+def _error_response(e:RequestError, headers:dict|None=None) -> JSONResponse:
+    "The JSON response for a client error; 401 and 413 close the connection (the unread body is not worth reading)."
+    return JSONResponse(e.body(), status_code=e.status, headers=(headers or {}) | ({'Connection': 'close'} if e.status in (401, 413) else {}))
+
+def _authorized(request:Request, api_key:str) -> bool:
+    "Whether the request carries `Authorization: Bearer <api_key>` (compared in constant time)."
+    scheme, _, token = request.headers.get('authorization', '').partition(' ')
+    return scheme.lower() == 'bearer' and hmac.compare_digest(token.strip().encode(), api_key.encode())
+
 def make_app(model, tok, model_name:str='toolcall-lab', # the id clients pass as `model`
              fmt='hermes', # tool-call format of the model's template
              max_new_tokens:int=256, # cap on generated tokens per request
              max_prompt_tokens:int=4096, # longer prompts are refused with 400
-             max_bytes:int=1_000_000 # larger request bodies are refused with 413
+             max_bytes:int=1_000_000, # larger request bodies are refused with 413
+             api_key:str|None=None # when set, every request must send `Authorization: Bearer <api_key>`
             ) -> FastAPI:
     "A FastAPI app serving `model` as OpenAI-compatible `POST /v1/chat/completions` and `GET /v1/models`."
+    if api_key is not None and not api_key.strip(): raise ValueError('api_key is empty; pass None to serve without authentication')
     app, lock = FastAPI(title=f'toolcall-lab: {model_name}'), threading.Lock()
 
     @app.exception_handler(RequestError)
-    def _client_error(request, e): return JSONResponse(e.body(), status_code=e.status)
+    def _client_error(request, e): return _error_response(e)
 
-    @app.exception_handler(Exception)
-    def _server_error(request, e):
-        return JSONResponse({'error': {'message': f'internal error: {type(e).__name__}: {e}', 'type': 'server_error', 'param': None, 'code': None}}, status_code=500)
+    @app.exception_handler(StarletteHTTPException)
+    def _http_error(request, e): return _error_response(RequestError(e.status_code, str(e.detail)), e.headers)
+
+    @app.middleware('http')
+    async def _guard(request:Request, call_next):
+        if api_key is not None and not _authorized(request, api_key):
+            return _error_response(RequestError(401, 'missing or wrong API key; send the header "Authorization: Bearer <key>"', code='invalid_api_key', type='authentication_error'))
+        try: return await call_next(request)
+        except Exception:
+            _log.exception('%s %s failed', request.method, request.url.path)
+            return JSONResponse(_SERVER_ERROR, status_code=500)
 
     @app.get('/v1/models')
     def models(): return {'object': 'list', 'data': [{'id': model_name, 'object': 'model', 'created': 0, 'owned_by': 'toolcall-lab'}]}
@@ -462,12 +633,22 @@ def make_app(model, tok, model_name:str='toolcall-lab', # the id clients pass as
     return app
 
 # %% ../nbs/08_merge_serve.ipynb #b6b7a1ab
+async def _read_body(request:Request, max_bytes:int) -> bytes:
+    "The request body, read piece by piece; 413 as soon as it passes `max_bytes` (a declared `Content-Length` is checked first)."
+    declared = request.headers.get('content-length', '')
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise RequestError(413, f'request body is {declared} bytes; this server accepts at most {max_bytes}', code='request_too_large')
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            if len(body) + len(chunk) > max_bytes: raise RequestError(413, f'request body is over {max_bytes} bytes, the most this server accepts', code='request_too_large')
+            body += chunk
+    except ClientDisconnect: raise RequestError(400, 'the client disconnected before sending the whole body') from None
+    return bytes(body)
+
 def _raw_body(max_bytes:int, model_name:str):
-    "A FastAPI dependency: the request body parsed and validated by `parse_request`."
-    async def dep(request:Request) -> dict:
-        declared = int(request.headers.get('content-length') or 0)
-        if declared > max_bytes: raise RequestError(413, f'request body is {declared} bytes; this server accepts at most {max_bytes}', code='request_too_large')
-        return parse_request(await request.body(), model_name, max_bytes)
+    "A FastAPI dependency: the request body, read with a size limit and validated by `parse_request`."
+    async def dep(request:Request) -> dict: return parse_request(await _read_body(request, max_bytes), model_name, max_bytes)
     return Depends(dep)
 
 # %% ../nbs/08_merge_serve.ipynb #78385c6a
@@ -495,14 +676,22 @@ class BackgroundServer:
     def __exit__(self, *exc): self.stop()
 
 # %% ../nbs/08_merge_serve.ipynb #8f6a80b7
+def _is_loopback(host:str) -> bool:
+    try: return host == 'localhost' or ipaddress.ip_address(host).is_loopback
+    except ValueError: return False
+
 def serve_http(model, tok, model_name:str='toolcall-lab',
-               host:str='127.0.0.1', # loopback only; `0.0.0.0` exposes an unauthenticated endpoint
-               port:int=8000, **kwargs # passed to `make_app`
+               host:str='127.0.0.1', # loopback by default; another address exposes the endpoint to the network
+               port:int=8000,
+               api_key:str|None=None, # required bearer token; None: the `TOOLCALL_LAB_API_KEY` environment variable, if set
+               **kwargs # passed to `make_app`
               ):
     "Serve `model` as an OpenAI-compatible endpoint until interrupted."
-    if host not in ('127.0.0.1', 'localhost', '::1'): print(f'warning: serving on {host}: anyone who can reach it can use the model (no authentication)', file=sys.stderr)
-    print(f'serving {model_name!r} on http://{host}:{port}/v1 (Ctrl-C to stop)', file=sys.stderr)
-    uvicorn.run(make_app(model, tok, model_name, **kwargs), host=host, port=port, log_level='warning')
+    api_key = api_key or os.environ.get('TOOLCALL_LAB_API_KEY') or None
+    if not _is_loopback(host) and api_key is None:
+        print(f'warning: serving on {host} without an API key: anyone who can reach it can use the model; set TOOLCALL_LAB_API_KEY', file=sys.stderr)
+    print(f'serving {model_name!r} on http://{host}:{port}/v1{" (API key required)" if api_key else ""} (Ctrl-C to stop)', file=sys.stderr)
+    uvicorn.run(make_app(model, tok, model_name, api_key=api_key, **kwargs), host=host, port=port, log_level='warning')
 
 # %% ../nbs/08_merge_serve.ipynb #47794f4d
 def _from_gradio(history:list) -> list:

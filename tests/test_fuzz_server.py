@@ -1,0 +1,316 @@
+"Robustness of the OpenAI-compatible server: every client error is a 4xx with a short OpenAI-style error body, a server fault is a generic 500 that keeps the connection, the body limit holds for chunked uploads, `tool_choice` is honoured, and the optional API key is enforced."
+import http.client, json, logging, re, socket
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import toolcall_lab.serve as serve
+from toolcall_lab.inference import Generation, as_tools, get_format
+from toolcall_lab.models import load_model
+from toolcall_lab.serve import BackgroundServer, call_opening, make_app, serve_http
+
+MODEL, TOK = load_model('tiny')
+MAX_BYTES = 100_000
+APP = make_app(MODEL, TOK, 'tiny', max_new_tokens=4, max_bytes=MAX_BYTES)
+CLIENT = TestClient(APP)
+HI = [{'role': 'user', 'content': 'hi'}]
+BASE = {'model': 'tiny', 'messages': HI, 'max_tokens': 2}
+URL = '/v1/chat/completions'
+INTERNAL = re.compile(r'Traceback|File "|\.py\b|\b[A-Z]\w*(Error|Exception)\b|site-packages|pydantic')
+
+
+def get_weather(city: str):
+    """Get the current weather for a city.
+
+    Args:
+        city: City name
+    """
+
+
+def get_time(zone: str):
+    """Get the time in a time zone.
+
+    Args:
+        zone: IANA zone name
+    """
+
+
+TOOLS = as_tools([get_weather, get_time])
+
+
+@pytest.fixture(scope='module')
+def server():
+    with BackgroundServer(APP) as srv: yield srv
+
+
+def assert_client_error(r, status=None, param=None):
+    "A 4xx (or `status`) with exactly OpenAI's error keys, a short message and no Python internals."
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    if status: assert r.status_code == status, r.text
+    err = r.json()['error']
+    assert set(err) == {'message', 'type', 'param', 'code'}
+    assert isinstance(err['message'], str) and 0 < len(err['message']) <= 300
+    assert not INTERNAL.search(r.text), r.text
+    if param: assert err['param'] == param, err
+    return err
+
+
+# --- the reported reproductions, one each ---------------------------------------------------------------
+NAMELESS = {'role': 'assistant', 'tool_calls': [{'type': 'function', 'function': {'arguments': '{}'}}]}
+REPRODUCTIONS = {
+    'max_tokens -5': ({'max_tokens': -5}, 'max_tokens'),
+    'max_tokens "abc"': ({'max_tokens': 'abc'}, 'max_tokens'),
+    'max_tokens 0.5': ({'max_tokens': 0.5}, 'max_tokens'),
+    'temperature "hot"': ({'temperature': 'hot'}, 'temperature'),
+    'seed 2**80': ({'seed': 2**80}, 'seed'),
+    'tool_calls 5': ({'messages': HI + [{'role': 'assistant', 'tool_calls': 5}]}, 'messages[1].tool_calls'),
+    'call without a name': ({'messages': HI + [NAMELESS]}, 'messages[1].tool_calls[0].function.name'),
+    'parameters true': ({'tools': [{'type': 'function', 'function': {'name': 'f', 'parameters': True}}]}, 'tools[0].function.parameters'),
+    'top_p "x"': ({'top_p': 'x'}, 'top_p'),
+    'content 5': ({'messages': [{'role': 'user', 'content': 5}]}, 'messages[0].content'),
+    'arguments not an object': ({'messages': HI + [{'role': 'assistant', 'tool_calls': [{'function': {'name': 'f', 'arguments': '[1]'}}]}]},
+                                'messages[1].tool_calls[0].function.arguments'),
+    'tools an object': ({'tools': {'name': 'f'}}, 'tools'),
+    'n 2': ({'n': 2}, 'n'),
+    'stream true': ({'stream': True}, 'stream'),
+    'max_tokens over the cap': ({'max_tokens': 5}, 'max_tokens'),
+    'tool_choice unknown': ({'tool_choice': 'always'}, 'tool_choice'),
+    'tool_choice names a function not offered': ({'tools': TOOLS, 'tool_choice': {'type': 'function', 'function': {'name': 'nope'}}}, 'tool_choice'),
+    'tool_choice required without tools': ({'tool_choice': 'required'}, 'tool_choice'),
+    'stop (not implemented)': ({'stop': ['\n']}, 'stop'),
+}
+
+
+@pytest.mark.parametrize('what', REPRODUCTIONS)
+def test_reproduction_is_a_400_naming_the_field(what):
+    fields, param = REPRODUCTIONS[what]
+    err = assert_client_error(CLIENT.post(URL, json=BASE | fields), 400, param)
+    assert err['message'].startswith(f'{param}: ')
+
+
+@pytest.mark.parametrize('raw', [b'[' * 45_000 + b']' * 45_000, b'{"a":' * 5_000 + b'1' + b'}' * 5_000, b'[' * 40 + b']' * 40],
+                         ids=['lists-45k', 'objects-5k', 'lists-40'])
+def test_deep_nesting_is_a_400(raw):
+    assert 'deeper than' in assert_client_error(CLIENT.post(URL, content=raw), 400)['message']
+
+
+def test_deep_nesting_inside_arguments_is_a_400():
+    args = '[' * 40_000 + ']' * 40_000
+    body = BASE | {'messages': HI + [{'role': 'assistant', 'tool_calls': [{'function': {'name': 'f', 'arguments': args}}]}]}
+    assert_client_error(CLIENT.post(URL, json=body), 400, 'messages[1].tool_calls[0].function.arguments')
+
+
+@pytest.mark.parametrize('raw', [b'{"model": "tiny", "messages": [{"role": "user", "content": "\\ud800"}]}', b'{"model": "tiny", "temperature": NaN}', b'\xff\xfe\xfd'])
+def test_unencodable_json_is_a_400(raw):
+    assert_client_error(CLIENT.post(URL, content=raw), 400)
+
+
+def test_unknown_route_and_method_speak_openai_errors():
+    assert_client_error(CLIENT.get('/v1/nope'), 404)
+    r = CLIENT.get(URL)
+    assert_client_error(r, 405)
+    assert r.headers['allow'] == 'POST'
+
+
+def test_good_request_still_works():
+    r = CLIENT.post(URL, json=BASE | {'temperature': 0.5, 'seed': 2**63 - 1, 'top_p': 0.9, 'user': 'someone'})
+    assert r.status_code == 200, r.text
+    assert r.json()['usage']['completion_tokens'] <= 2
+
+
+# --- connections survive errors -------------------------------------------------------------------------
+def exchange(conn, body):
+    "POST `body` on an open `http.client` connection; (status, JSON, local port) so reuse of the socket is visible."
+    conn.request('POST', URL, body=json.dumps(body), headers={'Content-Type': 'application/json'})
+    r = conn.getresponse()
+    return r.status, json.loads(r.read()), conn.sock.getsockname()[1]
+
+
+def test_keep_alive_survives_client_and_server_errors(server, monkeypatch, caplog):
+    real = serve.generate
+    def flaky(model, tok, messages, *args, **kwargs):
+        if messages[-1]['content'] == 'explode': raise RuntimeError('secret detail in /srv/app/weights.py')
+        return real(model, tok, messages, *args, **kwargs)
+    monkeypatch.setattr(serve, 'generate', flaky)
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    with caplog.at_level(logging.ERROR, logger='toolcall_lab.serve'):
+        s1, _, port = exchange(conn, BASE | {'max_tokens': -5})
+        s2, fault, port2 = exchange(conn, BASE | {'messages': [{'role': 'user', 'content': 'explode'}]})
+        s3, ok, port3 = exchange(conn, BASE)
+    conn.close()
+    assert (s1, s2, s3) == (400, 500, 200)
+    assert port == port2 == port3, 'the server dropped the keep-alive connection'
+    assert fault['error']['type'] == 'server_error' and 'secret' not in json.dumps(fault) and 'RuntimeError' not in json.dumps(fault)
+    assert ok['choices'][0]['finish_reason'] in ('length', 'stop')
+    assert any(r.exc_info and 'secret detail' in str(r.exc_info[1]) for r in caplog.records), 'traceback not logged server-side'
+
+
+def test_httpx_client_reuses_connection_after_errors(server):
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        for fields, _ in list(REPRODUCTIONS.values())[:8]: assert_client_error(c.post(URL, json=BASE | fields), 400)
+        assert c.post(URL, json=BASE).status_code == 200
+
+
+# --- the body limit holds for chunked uploads ------------------------------------------------------------
+def test_chunked_200mb_upload_is_refused_early(server):
+    sent = 0
+    def body():
+        nonlocal sent
+        chunk = b' ' * 65536
+        for _ in range(200 * 2**20 // len(chunk)):
+            sent += len(chunk)
+            yield chunk
+    r = httpx.post(f'{server.url}{URL}', content=body(), timeout=60)
+    assert_client_error(r, 413)
+    assert sent < 20 * 2**20, f'server read {sent/2**20:.0f} MiB of a 200 MiB chunked upload before refusing'
+    assert r.headers['connection'] == 'close'
+
+
+def test_declared_length_is_refused_before_the_body_is_sent(server):
+    with socket.create_connection((server.host, server.port), timeout=10) as s:
+        s.sendall(f'POST {URL} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {200 * 2**20}\r\n\r\n'.encode())
+        head = s.recv(65536).decode()
+    assert head.startswith('HTTP/1.1 413'), head[:200]
+
+
+# --- tool_choice ---------------------------------------------------------------------------------------
+@pytest.fixture
+def fake_generate(monkeypatch):
+    "Replace `generate` with one that records its arguments and completes the prefill with a well-formed call."
+    seen = {}
+    def fake(model, tok, messages, tools=None, fmt='hermes', max_new_tokens=256, prefill='', **kw):
+        seen.update(tools=tools, prefill=prefill, fmt=fmt)
+        tail = {'hermes': '{"city": "Seoul"}}\n</tool_call>', 'function_tag': '{"city": "Seoul"}</function>', 'json': '{"city": "Seoul"}}]'}[fmt]
+        if prefill == call_opening(fmt): tail = {'hermes': 'get_weather", "arguments": ', 'function_tag': 'get_weather>', 'json': 'get_weather", "arguments": '}[fmt] + tail
+        text = prefill + tail if prefill else 'Just text.'
+        return Generation(text, get_format(fmt).parse(text), 10, 3, 0.01)
+    monkeypatch.setattr(serve, 'generate', fake)
+    return seen
+
+
+NAMED = {'type': 'function', 'function': {'name': 'get_weather'}}
+
+
+@pytest.mark.parametrize('fmt', ['hermes', 'function_tag', 'json'])
+@pytest.mark.parametrize('choice', ['required', 'named'])
+def test_tool_choice_forces_a_call(fake_generate, fmt, choice):
+    app = TestClient(make_app(MODEL, TOK, 'tiny', fmt=fmt, max_new_tokens=4))
+    r = app.post(URL, json=BASE | {'tools': TOOLS, 'tool_choice': NAMED if choice == 'named' else 'required'})
+    assert r.status_code == 200, r.text
+    choice0 = r.json()['choices'][0]
+    assert choice0['finish_reason'] == 'tool_calls'
+    call = choice0['message']['tool_calls'][0]['function']
+    assert (call['name'], json.loads(call['arguments'])) == ('get_weather', {'city': 'Seoul'})
+    if choice == 'named':
+        assert fake_generate['prefill'] == call_opening(fmt, 'get_weather') and 'get_weather' in fake_generate['prefill']
+        assert [t['function']['name'] for t in fake_generate['tools']] == ['get_weather']
+    else:
+        assert fake_generate['prefill'] == call_opening(fmt) != ''
+        assert fake_generate['tools'] == TOOLS
+
+
+def test_required_with_one_tool_prefills_its_name(fake_generate):
+    r = CLIENT.post(URL, json=BASE | {'tools': TOOLS[:1], 'tool_choice': 'required'})
+    assert r.status_code == 200 and fake_generate['prefill'] == call_opening('hermes', 'get_weather')
+
+
+def test_required_call_to_a_tool_not_offered_is_a_422(monkeypatch):
+    text = '<tool_call>\n{"name": "launch_rockets", "arguments": {}}\n</tool_call>'
+    monkeypatch.setattr(serve, 'generate', lambda *a, **kw: Generation(text, get_format('hermes').parse(text), 10, 3, 0.01))
+    assert_client_error(CLIENT.post(URL, json=BASE | {'tools': TOOLS, 'tool_choice': 'required'}), 422, 'tool_choice')
+    r = CLIENT.post(URL, json=BASE | {'tools': TOOLS})  # under "auto" the call is passed on; the client validates it
+    assert r.json()['choices'][0]['message']['tool_calls'][0]['function']['name'] == 'launch_rockets'
+
+
+def test_tool_choice_none_and_auto(fake_generate):
+    r = CLIENT.post(URL, json=BASE | {'tools': TOOLS, 'tool_choice': 'none'})
+    assert r.status_code == 200 and fake_generate == {'tools': None, 'prefill': '', 'fmt': 'hermes'}
+    assert 'tool_calls' not in r.json()['choices'][0]['message']
+    assert CLIENT.post(URL, json=BASE | {'tools': TOOLS}).status_code == 200
+    assert fake_generate['tools'] == TOOLS and fake_generate['prefill'] == ''
+
+
+def test_required_call_the_model_does_not_write_is_a_422():
+    "The tiny model's random weights do not complete the prefilled call into valid JSON: refused, not answered with text."
+    r = CLIENT.post(URL, json=BASE | {'tools': TOOLS, 'tool_choice': NAMED, 'max_tokens': 4})
+    assert assert_client_error(r, 422, 'tool_choice')['code'] == 'tool_call_not_produced'
+
+
+# --- API key ---------------------------------------------------------------------------------------------
+def test_api_key():
+    c = TestClient(make_app(MODEL, TOK, 'tiny', max_new_tokens=4, api_key='s3cret'))
+    assert_client_error(c.get('/v1/models'), 401)
+    assert_client_error(c.get('/v1/models', headers={'Authorization': 'Bearer guess'}), 401)
+    assert_client_error(c.get('/v1/models', headers={'Authorization': 's3cret'}), 401)
+    assert_client_error(c.post(URL, json=BASE), 401)
+    assert c.get('/v1/models', headers={'Authorization': 'Bearer s3cret'}).status_code == 200
+    assert c.post(URL, json=BASE, headers={'Authorization': 'bearer s3cret'}).status_code == 200
+    with pytest.raises(ValueError, match='api_key is empty'): make_app(MODEL, TOK, api_key=' ')
+
+
+def test_serve_http_reads_the_key_from_the_environment_and_warns(monkeypatch, capsys):
+    apps = []
+    monkeypatch.setattr(serve.uvicorn, 'run', lambda app, **kw: apps.append(app))
+    monkeypatch.setenv('TOOLCALL_LAB_API_KEY', 'from-env')
+    serve_http(MODEL, TOK, 'tiny', host='0.0.0.0')
+    assert 'warning' not in capsys.readouterr().err
+    c = TestClient(apps[-1])
+    assert c.get('/v1/models').status_code == 401
+    assert c.get('/v1/models', headers={'Authorization': 'Bearer from-env'}).status_code == 200
+    monkeypatch.delenv('TOOLCALL_LAB_API_KEY')
+    serve_http(MODEL, TOK, 'tiny', host='0.0.0.0')
+    assert 'warning' in capsys.readouterr().err
+    assert TestClient(apps[-1]).get('/v1/models').status_code == 200
+    serve_http(MODEL, TOK, 'tiny', host='127.0.0.1')
+    assert 'warning' not in capsys.readouterr().err
+
+
+# --- fuzzing ---------------------------------------------------------------------------------------------
+JSON = st.recursive(st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+                    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3), max_leaves=8)
+CALL = {'role': 'assistant', 'content': None, 'tool_calls': [{'id': 'c1', 'type': 'function', 'function': {'name': 'get_weather', 'arguments': '{"city": "Seoul"}'}}]}
+VALID = BASE | {'tools': TOOLS, 'messages': HI + [CALL, {'role': 'tool', 'tool_call_id': 'c1', 'content': '{"t": 3}'}]}
+# where a fuzzed value goes: a path of keys into VALID
+PLACES = [(k,) for k in ['model', 'messages', 'tools', 'tool_choice', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'seed', 'stream', 'n',
+                         'parallel_tool_calls', 'stop', 'response_format']] + [
+          ('messages', 0), ('messages', 0, 'role'), ('messages', 0, 'content'), ('messages', 1, 'tool_calls'), ('messages', 1, 'tool_calls', 0),
+          ('messages', 1, 'tool_calls', 0, 'function'), ('messages', 1, 'tool_calls', 0, 'function', 'name'), ('messages', 1, 'tool_calls', 0, 'function', 'arguments'),
+          ('messages', 2, 'tool_call_id'), ('tools', 0), ('tools', 0, 'type'), ('tools', 0, 'function'), ('tools', 0, 'function', 'name'), ('tools', 0, 'function', 'parameters'),
+          ('tools', 0, 'function', 'parameters', 'properties'), ('tools', 0, 'function', 'parameters', 'properties', 'city')]
+
+
+def put(body, place, value):
+    "A deep copy of `body` with `value` at `place`."
+    body = json.loads(json.dumps(body))
+    here = body
+    for k in place[:-1]: here = here[k]
+    here[place[-1]] = value
+    return body
+
+
+def assert_answered(r):
+    "200 for a request that happens to be valid, else a clean client error."
+    assert r.status_code != 500, r.text
+    if r.status_code != 200: assert_client_error(r)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(PLACES), JSON)
+def test_fuzzed_field_values(place, value):
+    assert_answered(CLIENT.post(URL, json=put(VALID, place, value)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.binary(max_size=300))
+def test_fuzzed_bytes(raw):
+    assert_client_error(CLIENT.post(URL, content=raw))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=33, max_value=10_000), st.sampled_from([('[', ']'), ('{"a":', '}'), ('[{"x":', '}]')]), st.sampled_from(PLACES[:5]))
+def test_fuzzed_deep_nesting(depth, brackets, place):
+    nested = brackets[0] * depth + '1' + brackets[1] * depth
+    raw = json.dumps(put(VALID, place, '<deep>')).replace('"<deep>"', nested).encode()
+    assert_client_error(CLIENT.post(URL, content=raw), 400)
