@@ -4,15 +4,16 @@
 
 # %% ../nbs/09_cli.ipynb #b2998181
 from __future__ import annotations
-import argparse, json, math, sys, time
+import argparse, json, math, sys, time, typing
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
-from .models import DEFAULT_MODEL, OFFLINE_MODELS, load_model, prepare_model
+from .models import DEFAULT_MODEL, OFFLINE_MODELS, UserError, load_model, prepare_model
 from .inference import generate, make_call, tool_loop
 from dataclasses import fields
-from .train import TrainConfig, config_from_dict, load_config, sweep, sweep_commands, train
+from .train import TrainConfig, atomic_write, config_from_dict, load_config, preflight, resume_config, sweep, sweep_commands, train
+from .data import DataError
 from .compare import compare
 from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_for_eval, write_report, load_eval
 from .train import load_data, new_experiment_dir
@@ -22,18 +23,19 @@ from .serve import merge_adapter, export_gguf, load_adapter, serve_http, chat_re
 import importlib
 
 # %% auto #0
-__all__ = ['DEMO', 'DEMO_LIMIT', 'DEMO_VAL_LIMIT', 'config_from_args', 'metric_values', 'headline', 'phase', 'run_pipeline',
-           'build_parser', 'run_eval', 'import_function', 'run_serve', 'main']
+__all__ = ['DEMO', 'DEMO_LIMIT', 'DEMO_VAL_LIMIT', 'USER_ERRORS', 'config_from_args', 'metric_values', 'headline', 'phase',
+           'run_pipeline', 'build_parser', 'run_eval', 'import_function', 'run_serve', 'main']
 
 # %% ../nbs/09_cli.ipynb #9133e86e
 def _add_train_flags(p:argparse.ArgumentParser, skip:tuple=()):
-    "One `--flag` per `TrainConfig` field (default None, so only given flags override a config file)."
+    "One `--flag` per `TrainConfig` field, typed by its hint (default None, so only given flags override a config file)."
     p.add_argument('--config', help='YAML file of TrainConfig keys (unknown keys are errors)')
+    hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
         if f.name in skip: continue
-        flag = '--' + f.name.replace('_', '-')
-        if f.type.startswith('bool'): p.add_argument(flag, action='store_const', const=True, default=None)
-        elif f.type.startswith(('list', 'str|list')): p.add_argument(flag, nargs='+', default=None)
+        flag, hint = '--' + f.name.replace('_', '-'), hints[f.name]
+        if hint is bool: p.add_argument(flag, nargs='?', const='true', default=None, metavar='true|false')
+        elif typing.get_origin(hint) is list or list[str] in typing.get_args(hint): p.add_argument(flag, nargs='+', default=None)
         else: p.add_argument(flag, default=None, help=f'default: {f.default if f.default is not None else "see docs"}')
 
 def config_from_args(args, skip:tuple=(), base:dict|None=None) -> TrainConfig:
@@ -86,11 +88,12 @@ def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...
                 ) -> Path:
     "Evaluate the base model, fine-tune, evaluate the result on the same turns and on seen phrasings, report; return the folder."
     t0, s = time.perf_counter(), {}
-    out = new_experiment_dir(cfg)
+    preflight(cfg)
     with phase('load_data', s): data = load_data(cfg.data)
     with phase('load_model', s):
         model, tok = load_model(cfg.model)
         with_tool_template(tok, cfg.fmt)
+    out = new_experiment_dir(cfg)  # only once data and model are ready, so a failed start leaves no empty folder
     with phase('evaluate_base', s): before = evaluate_model(model, tok, data['test'], cfg.fmt, 'base', out, max_new_tokens, limit=limit, progress=True)
     with phase('train', s): train(cfg, model, tok, out=out)
     with phase('evaluate_tuned', s):
@@ -102,16 +105,25 @@ def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...
     s['total'] = round(time.perf_counter() - t0, 3)
     doc = dict(seconds=s, test_turns=len(before.turns), validation_turns=len(seen.turns),
                metrics={r.tag: metric_values(r) for r in (before, after, seen)}, config=asdict(cfg))
-    (out/'demo.json').write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str))
+    atomic_write(out/'demo.json', json.dumps(doc, indent=1, ensure_ascii=False, default=str))
     print(f'\ntest split ({len(before.turns)} turns):\n{headline([before, after])}\n\n'
           f'fine-tuned model, new phrasings (test) vs seen phrasings (validation, {len(seen.turns)} turns):\n{headline([after, seen])}\n\n'
           f"report: {report}\ndemo.json: {out/'demo.json'} ({s['total']:.0f} s in all)")
     return out
 
 # %% ../nbs/09_cli.ipynb #947452df
+class _Parser(argparse.ArgumentParser):
+    "argparse, with a usage mistake reported in one line (no usage block) and exit code 2."
+    def error(self, message): self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+def _port(s:str) -> int:
+    "A TCP port for `--port`: an integer in 1..65535."
+    if not (s.isdigit() and 1 <= int(s) <= 65535): raise argparse.ArgumentTypeError(f'expected a port number in 1..65535, got {s!r}')
+    return int(s)
+
 def build_parser() -> argparse.ArgumentParser:
-    "The `toolcall-lab` argument parser with one subparser per command."
-    p = argparse.ArgumentParser(prog='toolcall-lab', description='Fine-tune small language models for tool calling.')
+    "The `toolcall-lab` argument parser with one subparser per command; each takes `--debug`."
+    p = _Parser(prog='toolcall-lab', description='Fine-tune small language models for tool calling.')
     sub = p.add_subparsers(dest='command', required=True)
     d = sub.add_parser('demo', help='the main job: evaluate the base model, fine-tune, evaluate again, report')
     _add_train_flags(d)
@@ -154,11 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument('--model', default=DEFAULT_MODEL, help='alias, merged model folder, .gguf file or hub id')
     sv.add_argument('--adapter', help='serve base model + this adapter instead of a merged model')
     sv.add_argument('--mode', default='http', choices=['chat', 'http', 'gradio'])
-    sv.add_argument('--host', default='127.0.0.1'); sv.add_argument('--port', type=int, default=8000)
+    sv.add_argument('--host', default='127.0.0.1'); sv.add_argument('--port', type=_port, default=8000)
     sv.add_argument('--fmt', default='hermes')
     sv.add_argument('--tools', nargs='*', default=[], metavar='MODULE.FUNCTION', help='Python functions the chat may call')
     m = sub.add_parser('models', help='list the offline models, or prepare (check + convert) one')
     m.add_argument('--prepare', metavar='ALIAS', choices=sorted(OFFLINE_MODELS), help='convert this offline model into the cache')
+    for cmd in sub.choices.values(): cmd.add_argument('--debug', action='store_true', help='on an error, show the full traceback')
     return p
 
 def _given_flags(argv:list) -> list:
@@ -170,13 +183,20 @@ def _given_flags(argv:list) -> list:
         skip = False; out.append(a)
     return out
 
+def _folder(path, flag:str) -> Path:
+    "An output folder given on the command line; a `UserError` when it is an existing file."
+    p = Path(path)
+    if p.exists() and not p.is_dir(): raise UserError(f'{flag} {p} is a file, not a folder', f'pass a folder path to {flag}')
+    return p
+
 def run_eval(args) -> Path:
     "The `eval` command: load model (+ adapter), evaluate a split, write eval_<tag>.json/.csv."
     tag = args.tag or ('lora' if args.adapter else 'base')
-    out = Path(args.out or (Path(args.adapter).parent if args.adapter else '.'))
+    out = _folder(args.out or (Path(args.adapter).parent if args.adapter else '.'), '--out')
+    data = load_data(args.data)[args.split]  # the data first: a typo there should not wait for a model to load
     model, tok = load_for_eval(args.model, args.adapter, merge=True)
     if not args.adapter: with_tool_template(tok, args.fmt)
-    res = evaluate_model(model, tok, load_data(args.data)[args.split], args.fmt, tag, out, args.max_new_tokens, limit=args.limit)
+    res = evaluate_model(model, tok, data, args.fmt, tag, out, args.max_new_tokens, limit=args.limit)
     print(f'{headline([res])}\n\nwrote {out}/eval_{tag}.json and .csv')
     return out
 
@@ -197,21 +217,29 @@ def run_serve(args):
     elif args.mode == 'http': serve_http(model, tok, Path(args.model).name, host=args.host, port=args.port, fmt=args.fmt)
     else: make_gradio(model, tok, functions).launch(server_name=args.host, server_port=args.port)
 
+USER_ERRORS = (UserError, DataError, FileNotFoundError, NotADirectoryError)  # mistakes the user can fix; anything else is a bug
+
 def main(argv:list|None=None):
-    "Entry point of the `toolcall-lab` console script."
+    "Entry point of the `toolcall-lab` console script: a user's mistake is one line on stderr and exit code 2 (`--debug`: the traceback)."
     args = build_parser().parse_args(argv)
+    try: _run(args, argv)
+    except USER_ERRORS as e:
+        if args.debug: raise
+        print(f"toolcall-lab {args.command}: error: {' '.join(str(e).split())} (--debug shows the traceback)", file=sys.stderr)
+        raise SystemExit(2) from None
+
+def _run(args, argv:list|None=None):
+    "Run the command `args` names."
     if args.command == 'demo': run_pipeline(config_from_args(args, base=DEMO), args.limit or None, args.max_new_tokens, args.val_limit or None)
     elif args.command == 'eval': run_eval(args)
     elif args.command == 'report': print(write_report(args.folder, args.before, args.after or None))
     elif args.command == 'merge':
-        out = merge_adapter(args.adapter, args.out, args.base)
+        out = merge_adapter(args.adapter, _folder(args.out, '--out'), args.base)
         print(f'merged model: {out}')
         if args.gguf: print(f"GGUF + Modelfile: {export_gguf(out, Path(args.out)/'gguf', args.gguf_dtype)}")
     elif args.command == 'serve': run_serve(args)
     elif args.command == 'train':
-        if args.resume:
-            cfg = config_from_dict(json.loads((Path(args.resume)/'experiment_config.json').read_text())['config'], args.resume)
-            print(train(cfg, resume=args.resume))
+        if args.resume: print(train(resume_config(args.resume), resume=args.resume))
         else: print(train(config_from_args(args)))
     elif args.command == 'sweep':
         cfg = config_from_args(args, skip=('rank',))

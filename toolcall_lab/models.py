@@ -4,18 +4,27 @@
 
 # %% ../nbs/00_models.ipynb #ddd3228b
 from __future__ import annotations
-import hashlib, importlib.util, json, os, shutil, tempfile, time, warnings
+import hashlib, importlib.util, json, os, shutil, socket, tempfile, threading, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, LlamaConfig, LlamaForCausalLM
 
 # %% auto #0
-__all__ = ['OFFLINE_MODELS', 'DEFAULT_MODEL', 'OfflineModel', 'cache_dir', 'package_file', 'sha256_file', 'check_sha256',
-           'gguf_file', 'offline_model', 'convert_gguf', 'check_manifest', 'prepare_model', 'pick_device', 'pick_dtype',
-           'quantization_config', 'resolve_model', 'load_tokenizer', 'load_model', 'tiny_model']
+__all__ = ['OFFLINE_MODELS', 'DEFAULT_MODEL', 'UserError', 'OfflineModel', 'cache_dir', 'package_file', 'sha256_file',
+           'check_sha256', 'gguf_file', 'offline_model', 'convert_gguf', 'check_manifest', 'prepare_model',
+           'pick_device', 'pick_dtype', 'quantization_config', 'model_kind', 'hub_model', 'resolve_model',
+           'load_tokenizer', 'load_model', 'tiny_model']
+
+# %% ../nbs/00_models.ipynb #ce90aa56
+class UserError(ValueError):
+    "A mistake in what the user asked for (a name, a path, a setting): the message says what is wrong, where, and the fix."
+    def __init__(self, problem:str, fix:str=''):
+        self.problem, self.fix = problem, fix
+        super().__init__(problem + (f'; fix: {fix}' if fix else ''))
 
 # %% ../nbs/00_models.ipynb #17cd9f79
 @dataclass(frozen=True)
@@ -130,13 +139,20 @@ def convert_gguf(gguf:Path, # a .gguf file
     return out
 
 # %% ../nbs/00_models.ipynb #8c208146
+def _read_manifest(folder:Path) -> dict|None:
+    "The `manifest.json` of a converted model folder; `None` when it is missing, truncated or not a manifest."
+    try: m = json.loads((Path(folder)/'manifest.json').read_text())
+    except (OSError, ValueError): return None
+    return m if isinstance(m, dict) and isinstance(m.get('files'), dict) else None
+
 def check_manifest(folder:Path) -> Path:
     "Check every file listed in `folder/manifest.json` against its recorded SHA-256."
     folder = Path(folder)
-    manifest = json.loads((folder/'manifest.json').read_text())
+    manifest, fix = _read_manifest(folder), f'delete {folder} and load again to reconvert'
+    if manifest is None: raise UserError(f"{folder/'manifest.json'} is missing, truncated or not a manifest (an interrupted conversion?)", fix)
     for name, sha in manifest['files'].items():
-        if not (folder/name).exists(): raise FileNotFoundError(f"{folder/name} is missing; fix: delete {folder} and load again to reconvert")
-        check_sha256(folder/name, sha, f'delete {folder} and load again to reconvert')
+        if not (folder/name).exists(): raise FileNotFoundError(f"{folder/name} is missing; fix: {fix}")
+        check_sha256(folder/name, sha, fix)
     return folder
 
 # %% ../nbs/00_models.ipynb #7a1cf994
@@ -144,8 +160,9 @@ def prepare_model(alias:str=DEFAULT_MODEL) -> Path:
     "Folder of the converted offline model `alias`, converting its checked GGUF into the cache on first use."
     m = offline_model(alias)
     out = cache_dir()/'models'/alias
-    if (out/'manifest.json').exists() and json.loads((out/'manifest.json').read_text()).get('source_sha256') == m.sha256:
-        return check_manifest(out)
+    manifest = _read_manifest(out)
+    if manifest and manifest.get('source_sha256') == m.sha256: return check_manifest(out)
+    if out.exists(): warnings.warn(f'{out} is a stale or broken cache (manifest missing, unreadable or from another file); converting again', stacklevel=2)
     return convert_gguf(gguf_file(alias), out, m.sha256)
 
 # %% ../nbs/00_models.ipynb #9f4b741c
@@ -180,20 +197,74 @@ def quantization_config(load_in_4bit:bool, # ask for 4-bit NF4 weights
                               bnb_4bit_compute_dtype=compute_dtype or pick_dtype(device))
 
 # %% ../nbs/00_models.ipynb #c9f59fc0
+def _path_test(test, p:Path) -> bool:
+    "`test(p)` (e.g. `Path.is_file`), `False` for names the OS cannot even look up (too long, NUL bytes, unknown `~user`)."
+    try: return test(p)
+    except (OSError, ValueError, RuntimeError): return False
+
+def _is_hub_id(name:str) -> bool:
+    "Whether `name` has the shape of a hub model id `owner/name` (huggingface_hub's own rules)."
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    if name.count('/') != 1: return False
+    try: validate_repo_id(name); return True
+    except HFValidationError: return False
+
+def model_kind(name:str) -> str:
+    "What a model name is — `alias`, `tiny`, `gguf`, `folder` or `hub` — checked without loading anything."
+    name = str(name)
+    if name in OFFLINE_MODELS: return 'alias'
+    if name == 'tiny': return 'tiny'
+    try: p = Path(name).expanduser()
+    except RuntimeError: p = Path(name)  # `~nobody/...`: no such home folder
+    if p.suffix == '.gguf':
+        if not _path_test(Path.is_file, p): raise UserError(f"GGUF file {p} does not exist", 'check the path')
+        return 'gguf'
+    if _path_test(Path.is_dir, p):
+        if not (p/'config.json').exists(): raise UserError(f"{p} is a folder without config.json", 'point at a saved model folder')
+        return 'folder'
+    if _is_hub_id(name): return 'hub'
+    raise UserError(f"unknown model {name!r}: not an offline alias ({', '.join(OFFLINE_MODELS)}), 'tiny', "
+                    f"an existing .gguf file or model folder, or a hub id owner/name",
+                    f"use one of {', '.join(OFFLINE_MODELS)} (`toolcall-lab models` lists them), a path, or a hub id")
+
+# %% ../nbs/00_models.ipynb #13060b62
+def _hub_reachable(timeout:float=3.0) -> bool:
+    "Whether the hub's host accepts a TCP connection within `timeout` seconds (name lookup included)."
+    from huggingface_hub import constants
+    url = urlparse(constants.ENDPOINT)
+    ok = []
+    def probe():
+        try: socket.create_connection((url.hostname, url.port or (443 if url.scheme == 'https' else 80)), timeout=timeout).close(); ok.append(True)
+        except OSError: pass
+    t = threading.Thread(target=probe, daemon=True)  # a thread, because a stuck name lookup has no timeout of its own
+    t.start(); t.join(timeout)
+    return bool(ok)
+
+def hub_model(repo_id:str) -> str:
+    "`repo_id` when the hub is reachable; else the folder of its copy in the local hub cache; else a `UserError` at once."
+    from huggingface_hub import constants, snapshot_download
+    offline = constants.is_offline_mode() or os.environ.get('HF_HUB_OFFLINE', '').upper() in ('1', 'ON', 'YES', 'TRUE')
+    if not offline and _hub_reachable(): return repo_id
+    try: return snapshot_download(repo_id, local_files_only=True)
+    except FileNotFoundError:  # huggingface_hub's LocalEntryNotFoundError
+        why = 'HF_HUB_OFFLINE is set' if offline else f'{urlparse(constants.ENDPOINT).hostname} cannot be reached'
+        raise UserError(f"hub model {repo_id!r} is not in the local hub cache and {why}",
+                        f"use an offline alias ({', '.join(OFFLINE_MODELS)}), a local model folder or .gguf file, "
+                        "or download it once on a machine with internet") from None
+
+# %% ../nbs/00_models.ipynb #1ba64602
 def resolve_model(name_or_path:str) -> str:
     "Folder or hub id that transformers can load for an alias, a `.gguf` file, a folder or a hub id."
     name = str(name_or_path)
-    if name in OFFLINE_MODELS: return str(prepare_model(name))
+    kind = model_kind(name)
+    if kind == 'alias': return str(prepare_model(name))
+    if kind == 'tiny': raise UserError("'tiny' is a random model built in memory, not a folder", "load it with load_model('tiny')")
+    if kind == 'hub': return hub_model(name)
     p = Path(name).expanduser()
-    if p.suffix == '.gguf':
-        if not p.is_file(): raise FileNotFoundError(f"GGUF file {p} does not exist")
-        sha = sha256_file(p)
-        out = cache_dir()/'models'/f'{p.stem}-{sha[:12]}'
-        return str(check_manifest(out) if (out/'manifest.json').exists() else convert_gguf(p, out, sha))
-    if p.is_dir():
-        if not (p/'config.json').exists(): raise FileNotFoundError(f"{p} is a folder without config.json; fix: point at a saved model folder")
-        return str(p)
-    return name
+    if kind == 'folder': return str(p)
+    sha = sha256_file(p)
+    out = cache_dir()/'models'/f'{p.stem}-{sha[:12]}'
+    return str(check_manifest(out) if _read_manifest(out) else convert_gguf(p, out, sha))
 
 # %% ../nbs/00_models.ipynb #f677cb3c
 def load_tokenizer(name_or_path:str=DEFAULT_MODEL):
@@ -217,10 +288,10 @@ def load_model(name_or_path:str=DEFAULT_MODEL, # offline alias, `tiny`, `.gguf` 
         tok = load_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, quantization_config=quant,
                                                      device_map={'': _local_device(device)} if quant else None)
-    except OSError as e:
-        raise OSError(f"could not load {name_or_path!r}: not an offline alias ({', '.join(OFFLINE_MODELS)}), "
-                      f"not a .gguf file or model folder, and not found on a reachable hub. "
-                      f"Fix: pass one of those, or a hub id on a machine with internet. ({e.__class__.__name__})") from None
+    except OSError as e:  # a hub id the hub does not have (or keeps private), a folder with broken files
+        raise UserError(f"could not load {name_or_path!r} ({e.__class__.__name__}: {' '.join(str(e).split())[:200]})",
+                        f"check the hub id (private or gated models need `hf auth login`), or pass an offline alias "
+                        f"({', '.join(OFFLINE_MODELS)}), a model folder or a .gguf file") from None
     if not quant: model.to(_local_device(device))
     if model.generation_config.pad_token_id is None: model.generation_config.pad_token_id = tok.pad_token_id
     return model.eval(), tok

@@ -4,17 +4,19 @@
 
 # %% ../nbs/05_finetune.ipynb #f14ca118
 from __future__ import annotations
-import csv, json, math, os, platform, re, resource, shutil, time
+import csv, difflib, functools, io, json, math, os, platform, re, reprlib, resource, shutil, tempfile, time, types, typing
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
 import torch, yaml
 from peft import LoraConfig
-from transformers import EarlyStoppingCallback, TrainerCallback
+from pydantic import TypeAdapter, ValidationError
+from transformers import EarlyStoppingCallback, SchedulerType, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
-from .models import DEFAULT_MODEL, load_model, pick_device
+from .models import DEFAULT_MODEL, UserError, load_model, model_kind, pick_device
+from .inference import FORMATS
 from .templates import with_tool_template
 from datasets import DatasetDict, concatenate_datasets
 from .data import load_records, to_dataset, to_record
@@ -22,22 +24,23 @@ from .builtin import BUILTINS, load_builtin
 from .masking import tokenize_dataset
 
 # %% auto #0
-__all__ = ['LOG_FIELDS', 'TrainConfig', 'config_from_dict', 'load_config', 'experiment_name', 'new_experiment_dir',
-           'CSVLogCallback', 'truncate_log', 'lora_config', 'sft_args', 'peak_memory_gb', 'library_versions',
-           'load_data', 'balanced_order', 'prepare_datasets', 'make_trainer', 'train', 'sweep_configs', 'sweep',
-           'sweep_commands']
+__all__ = ['LOG_FIELDS', 'TrainConfig', 'ConfigError', 'check_value', 'preflight', 'config_from_dict', 'load_config',
+           'experiment_name', 'new_experiment_dir', 'atomic_write', 'CSVLogCallback', 'truncate_log', 'lora_config',
+           'sft_args', 'peak_memory_gb', 'library_versions', 'load_data', 'balanced_order', 'prepare_datasets',
+           'make_trainer', 'train', 'checkpoint_complete', 'resume_checkpoint', 'resume_config', 'sweep_configs',
+           'sweep', 'sweep_commands']
 
 # %% ../nbs/05_finetune.ipynb #996f583c
 @dataclass
 class TrainConfig:
-    "Every setting of a fine-tuning run; YAML files and CLI flags fill it."
+    "Every setting of a fine-tuning run; YAML files and CLI flags fill it. Values are checked against the type hints and ranges."
     model: str = DEFAULT_MODEL  # offline alias, .gguf file, model folder or hub id
-    data: list = field(default_factory=lambda: ['structural'])  # built-in dataset names and/or .json/.jsonl files
+    data: list[str] = field(default_factory=lambda: ['structural'])  # built-in dataset names and/or .json/.jsonl files
     fmt: str = 'hermes'  # tool-call format of the supplied template, for models whose own template ignores tools
     rank: int = 16  # LoRA rank r
     alpha: int|None = None  # LoRA alpha (default 2 × rank)
     dropout: float = 0.05  # LoRA dropout
-    target_modules: str|list = 'all-linear'  # which linear layers get adapters
+    target_modules: str|list[str] = 'all-linear'  # which linear layers get adapters
     lora_layers: int|None = None  # adapters only in the top N decoder layers, so the backward pass stops early (None: all layers)
     lr: float = 2e-4  # peak learning rate
     epochs: float = 1.0  # passes over the training data
@@ -56,39 +59,116 @@ class TrainConfig:
     threshold: float = 0.0  # early stopping: smallest eval-loss drop that counts as improvement
     n_train: int|None = None  # use only the first n training records
     n_eval: int|None = None  # use only the first n validation records
+    skip_invalid: bool = False  # data records that break a rule are skipped (and reported) instead of stopping the run
     keep_checkpoints: int|None = 2  # newest checkpoints kept on disk (None: all; early stopping keeps all)
     load_in_4bit: bool = False  # QLoRA: 4-bit NF4 base weights (CUDA only)
     output_dir: str = 'experiments'  # parent folder of experiment folders
 
     def __post_init__(self):
+        for f in fields(self): setattr(self, f.name, check_value(f.name, getattr(self, f.name)))
         if self.alpha is None: self.alpha = 2 * self.rank
-        if isinstance(self.data, str): self.data = [self.data]
+
+# %% ../nbs/05_finetune.ipynb #0138bee0
+class ConfigError(UserError):
+    "A run setting that is unknown or has a wrong type or value; the message names the key, where it came from and the fix."
+    def __init__(self, key, problem:str, fix:str, source:str='TrainConfig'):
+        self.key, self.source = key, source
+        super().__init__(f'config key {key!r}: {problem} (from {source})', fix)
+
+def _at_least(n): return (lambda v: v >= n), f'at least {n}'
+def _above(n): return (lambda v: math.isfinite(v) and v > n), f'a finite number above {n}'
+def _not_below(n): return (lambda v: math.isfinite(v) and v >= n), f'a finite number, at least {n}'
+_SCHEDULERS = [s.value for s in SchedulerType]
+_RULES = {  # field: (test of the converted value, the allowed values in words); `None` passes where the hint allows it
+    'model': (lambda v: v.strip() != '', 'a model name or path'), 'data': (lambda v: len(v) > 0, 'at least one dataset'),
+    'fmt': (lambda v: v in FORMATS, f"one of {', '.join(FORMATS)}"), 'rank': _at_least(1), 'alpha': _at_least(1),
+    'dropout': (lambda v: 0 <= v < 1, 'in [0, 1)'), 'target_modules': (lambda v: len(v) > 0, "'all-linear' or module names"),
+    'lora_layers': _at_least(1), 'lr': _above(0), 'epochs': _above(0),
+    'max_steps': (lambda v: v == -1 or v >= 1, '-1 (train for `epochs`) or at least 1'), 'batch_size': _at_least(1),
+    'grad_accum': _at_least(1), 'max_length': _at_least(1), 'warmup_ratio': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+    'weight_decay': _not_below(0), 'scheduler': (lambda v: v in _SCHEDULERS, f"one of {', '.join(_SCHEDULERS)}"),
+    'eval_steps': _at_least(1), 'save_steps': _at_least(1), 'logging_steps': _at_least(1),
+    'seed': (lambda v: 0 <= v < 2**32, 'in [0, 2**32)'), 'patience': _at_least(1), 'threshold': _not_below(0),
+    'n_train': _at_least(1), 'n_eval': _at_least(1), 'keep_checkpoints': _at_least(1), 'output_dir': (lambda v: v.strip() != '', 'a folder path'),
+}
+_WORDS = {int: 'an integer', float: 'a number', bool: 'true or false', str: 'a string', list[str]: 'a list of strings', type(None): 'null'}
+
+def _options(hint) -> tuple: return typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
+@functools.cache
+def _hints() -> dict: return typing.get_type_hints(TrainConfig)
+@functools.cache
+def _adapter(key:str) -> TypeAdapter: return TypeAdapter(_hints()[key])  # pydantic's converter for one field's type hint
+
+def _fix(key, hint) -> str:
+    "What to write instead: the type and range in words, and the default as an example."
+    f = next(f for f in fields(TrainConfig) if f.name == key)
+    example = f.default_factory() if callable(f.default_factory) else f.default
+    allowed = _RULES.get(key, (None, None))[1]
+    return (f"set {key} to {' or '.join(_WORDS[o] for o in _options(hint))}" + (f' ({allowed})' if allowed else '')
+            + (f', e.g. {json.dumps(example)}' if example is not None else ''))  # as YAML/JSON writes it: false, ["structural"]
+
+def check_value(key:str, value, source:str='TrainConfig'):
+    "`value` converted to the type hint of `TrainConfig.<key>` and checked against its range, or a `ConfigError` naming the key."
+    hints = _hints()
+    if key not in hints:
+        near = difflib.get_close_matches(str(key), hints, n=1)
+        raise ConfigError(key, 'unknown key', (f'did you mean {near[0]!r}? ' if near else 'remove it; ') + f"known keys: {', '.join(hints)}", source)
+    hint = hints[key]; opts = _options(hint)
+    if type(None) in opts and isinstance(value, str) and value.strip().lower() in ('none', 'null'): value = None  # `--patience none`
+    if list[str] in opts and str not in opts and isinstance(value, str): value = [value]  # `data: structural` means one dataset
+    got = f'expected {" or ".join(_WORDS[o] for o in opts)}, got {reprlib.repr(value)}'
+    if isinstance(value, bool) and bool not in opts: raise ConfigError(key, got, _fix(key, hint), source)  # `rank: true` is no rank
+    try: typed = _adapter(key).validate_python(value)
+    except ValidationError: raise ConfigError(key, got, _fix(key, hint), source) from None
+    test, allowed = _RULES.get(key, (None, None))
+    if isinstance(typed, int) and not isinstance(typed, bool) and abs(typed) >= 2**63: test, allowed = (lambda v: False), 'a 64-bit integer'
+    if typed is not None and test and not test(typed):
+        raise ConfigError(key, f'expected {allowed}, got {reprlib.repr(value)}', _fix(key, hint), source)
+    return typed
 
 # %% ../nbs/05_finetune.ipynb #55824085
-def _coerce(f, value):
-    "Convert a YAML value to the type of dataclass field `f`, or raise a clear `ValueError`."
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, '__name__', str(f.type))
-    if value is None or kind.startswith(('str|list', 'list')): return value
-    try:
-        if kind.startswith('bool'): return value if isinstance(value, bool) else str(value).lower() in ('1', 'true', 'yes')
-        if kind.startswith('int'): return int(value)
-        if kind.startswith('float'): return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f'config key {f.name!r}: {value!r} is not a valid {kind}') from None
-    return value
+def _data_problem(source:str) -> str|None:
+    "Why a `data` entry cannot be loaded (`load_data`'s rules: a built-in name, `all`, or an existing JSON/JSONL file), or `None`."
+    if source in BUILTINS or source == 'all': return None
+    if not source.strip(): return 'an empty name'
+    p = Path(source)
+    try: is_file = p.is_file()
+    except (OSError, ValueError): is_file = False  # names the OS cannot look up: too long, NUL bytes
+    if is_file: return None if p.suffix in ('.json', '.jsonl') else f'{source!r} is not a .json/.jsonl file'
+    if p.suffix or os.sep in source: return f'data file {source!r} does not exist'
+    return f"{source!r} is neither a built-in dataset ({', '.join(BUILTINS)}, all) nor an existing file"
+
+def preflight(cfg:TrainConfig, source:str='TrainConfig') -> TrainConfig:
+    "Check what a run needs from outside its settings — model name, data sources, output folder — before anything is loaded or made."
+    try: model_kind(cfg.model)
+    except UserError as e: raise ConfigError('model', e.problem, e.fix, source) from None
+    for s in cfg.data:
+        if problem := _data_problem(s):
+            raise ConfigError('data', problem, f"use built-in names ({', '.join(BUILTINS)}, all) or paths of existing .json/.jsonl files", source)
+    out = Path(cfg.output_dir)
+    try: blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    except (OSError, ValueError): raise ConfigError('output_dir', f'{cfg.output_dir!r} is not a usable path', 'choose another folder', source) from None
+    if blocker: raise ConfigError('output_dir', f'{blocker} is a file, not a folder', 'choose a folder path (default: experiments)', source)
+    return cfg
 
 def config_from_dict(d:dict, source:str='config') -> TrainConfig:
-    "A `TrainConfig` from a dict; unknown keys and ill-typed values are errors that name the key."
-    known = {f.name: f for f in fields(TrainConfig)}
-    unknown = sorted(set(d) - set(known))
-    if unknown: raise ValueError(f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(known)}")
-    return TrainConfig(**{k: _coerce(known[k], v) for k, v in d.items()})
+    "A checked `TrainConfig` from a dict; an unknown key, a bad value or a missing model or data file is a `ConfigError` naming the key."
+    if not isinstance(d, dict): raise UserError(f'{source}: expected a mapping of settings (key: value), got {type(d).__name__}', 'write one `key: value` per line')
+    return preflight(TrainConfig(**{k: check_value(k, v, source) for k, v in d.items()}), source)
 
 def load_config(path, **overrides) -> TrainConfig:
     "Read a YAML run config; `overrides` (e.g. CLI flags that were given) win over the file."
-    d = yaml.safe_load(Path(path).read_text()) or {}
-    if not isinstance(d, dict): raise ValueError(f'{path}: expected a mapping of settings, got {type(d).__name__}')
-    return config_from_dict({**d, **{k: v for k, v in overrides.items() if v is not None}}, str(path))
+    path = Path(path)
+    try: d = yaml.safe_load(path.read_text())
+    except OSError as e: raise UserError(f'cannot read config file {path} ({e.strerror})', 'check the path given to --config') from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, 'problem_mark', None)
+        where = f'{path}, line {mark.line + 1}' if mark else str(path)
+        raise UserError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e})", 'fix the YAML there (one `key: value` per line)') from None
+    if d is None: d = {}
+    if not isinstance(d, dict): raise UserError(f'{path}: expected a mapping of settings (key: value), got {type(d).__name__}', 'write one `key: value` per line')
+    given = {k: check_value(k, v, 'command line') for k, v in overrides.items() if v is not None}
+    return config_from_dict({**d, **given}, str(path))
 
 # %% ../nbs/05_finetune.ipynb #1020be5e
 def _slug(s:str) -> str: return re.sub(r'[^A-Za-z0-9.]+', '-', Path(str(s)).name).strip('-')
@@ -108,6 +188,21 @@ def new_experiment_dir(cfg:TrainConfig, now:datetime|None=None) -> Path:
     return path
 
 # %% ../nbs/05_finetune.ipynb #057f947c
+def atomic_write(path:Path, text:str) -> Path:
+    "Write `text` to `path` in one step: a temp file in the same folder, flushed to disk, then `os.replace`d; on failure the old file stays."
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8', newline='') as f:
+            f.write(text); f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, path.stat().st_mode if path.exists() else 0o644)  # mkstemp makes it private
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True); raise
+    return path
+
+def _write_json(path:Path, d:dict): atomic_write(path, json.dumps(d, indent=1, ensure_ascii=False, default=str))
+
 LOG_FIELDS = ['step', 'epoch', 'train_loss', 'eval_loss', 'learning_rate', 'timestamp']
 
 class CSVLogCallback(TrainerCallback):
@@ -129,9 +224,10 @@ def truncate_log(path:Path, last_step:int):
     "Drop rows after `last_step` from a training log (before resuming from that step's checkpoint)."
     path = Path(path)
     if not path.exists(): return
-    rows = [r for r in csv.DictReader(open(path)) if int(r['step']) <= last_step]
-    with open(path, 'w', newline='') as f:
-        w = csv.DictWriter(f, LOG_FIELDS); w.writeheader(); w.writerows(rows)
+    with open(path, newline='') as f: rows = [r for r in csv.DictReader(f) if int(r['step']) <= last_step]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, LOG_FIELDS); w.writeheader(); w.writerows(rows)
+    atomic_write(path, buf.getvalue())
 
 # %% ../nbs/05_finetune.ipynb #c0ddfde8
 _LINEAR = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']  # llama-family linear layers ('all-linear')
@@ -164,7 +260,8 @@ def sft_args(cfg:TrainConfig, out:Path, device:str) -> SFTConfig:
         bf16=bf16, fp16=cuda and not bf16, activation_checkpointing=cuda, use_cpu=not cuda and device == 'cpu',
         max_length=None, padding_free=True, train_sampling_strategy='sequential',
         dataset_kwargs={'skip_prepare_dataset': True}, remove_unused_columns=False,
-        report_to='none', disable_tqdm=False, dataloader_num_workers=0)
+        report_to='none', disable_tqdm=False, dataloader_num_workers=0,
+        include_num_input_tokens_seen='all')  # kept in each checkpoint, so a resumed run can count only its own tokens
 
 # %% ../nbs/05_finetune.ipynb #a4cc6f55
 def peak_memory_gb(device:str) -> float:
@@ -176,22 +273,6 @@ def library_versions() -> dict:
     "Versions of the libraries a run depends on, for `experiment_config.json`."
     import transformers, trl, peft, datasets
     return {m.__name__: m.__version__ for m in (torch, transformers, trl, peft, datasets)} | {'python': platform.python_version()}
-
-# %% ../nbs/05_finetune.ipynb #434b2ec8
-def _write_json(path:Path, d:dict): Path(path).write_text(json.dumps(d, indent=1, ensure_ascii=False, default=str))
-
-def _last_checkpoint(out:Path) -> Path|None:
-    "The checkpoint folder with the highest step in an experiment folder, if any."
-    cps = sorted(Path(out).glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[-1]))
-    return cps[-1] if cps else None
-
-def _final_train_loss(log_history:list):
-    "The last logged training loss."
-    return next((l['loss'] for l in reversed(log_history) if 'loss' in l), None)
-
-def _tokens_seen(log_history:list) -> float:
-    "Tokens trained on, as TRL counts them in its logs."
-    return max((l.get('num_tokens', 0) for l in log_history), default=0)
 
 # %% ../nbs/05_finetune.ipynb #2fa134f2
 def load_data(sources:list, # built-in names ('structural', 'helpdesk', 'when2call', 'all') and/or .json/.jsonl paths
@@ -239,51 +320,120 @@ def make_trainer(cfg:TrainConfig, model, tok, train_ds, eval_ds, out:Path, callb
                       eval_dataset=eval_ds, processing_class=tok, peft_config=lora_config(cfg, getattr(model.config, 'num_hidden_layers', None)), callbacks=cbs)
 
 # %% ../nbs/05_finetune.ipynb #da3a51a5
-def _write_json(path:Path, d:dict): Path(path).write_text(json.dumps(d, indent=1, ensure_ascii=False, default=str))
+def _final_train_loss(log_history:list):
+    "The last logged training loss."
+    return next((l['loss'] for l in reversed(log_history) if 'loss' in l), None)
 
-def _last_checkpoint(out:Path) -> Path|None:
-    "The checkpoint folder with the highest step in an experiment folder, if any."
-    cps = sorted(Path(out).glob('checkpoint-*'), key=lambda p: int(p.name.split('-')[-1]))
-    return cps[-1] if cps else None
+def _tokens_seen(state) -> int:
+    "Input tokens trained on so far, as the Trainer counts them (`num_input_tokens_seen`, also in each checkpoint's `trainer_state.json`)."
+    return int((state.get('num_input_tokens_seen') if isinstance(state, dict) else getattr(state, 'num_input_tokens_seen', 0)) or 0)
 
-def _run_summary(trainer, seconds:float, device:str) -> dict:
-    "Final train loss, best eval loss, steps, speed and peak memory of a finished run."
+def _run_summary(trainer, seconds:float, device:str, start_tokens:int=0, resumed_from:int|None=None) -> dict:
+    "Final train loss, best eval loss, steps, speed and peak memory of a finished run; speed counts this session's tokens only."
     hist = trainer.state.log_history
-    tokens = max((l.get('num_tokens', 0) for l in hist), default=0)
-    return dict(finished=datetime.now().isoformat(timespec='seconds'), steps=trainer.state.global_step,
-                final_train_loss=next((l['loss'] for l in reversed(hist) if 'loss' in l), None),
-                min_eval_loss=min((l['eval_loss'] for l in hist if 'eval_loss' in l), default=None),
-                train_seconds=round(seconds, 1), tokens_per_s=round(tokens / seconds, 1) if seconds else None,
+    tokens = _tokens_seen(trainer.state) - start_tokens  # tokens seen at the resume checkpoint are not this session's work
+    return dict(finished=datetime.now().isoformat(timespec='seconds'), steps=trainer.state.global_step, resumed_from_step=resumed_from,
+                final_train_loss=_final_train_loss(hist), min_eval_loss=min((l['eval_loss'] for l in hist if 'eval_loss' in l), default=None),
+                train_seconds=round(seconds, 1), train_tokens=tokens, tokens_per_s=round(tokens / seconds, 1) if seconds else None,
                 peak_memory_gb=round(peak_memory_gb(device), 2))
 
 # %% ../nbs/05_finetune.ipynb #af390f41
+def _remove_if_unstarted(out:Path):
+    "Remove an experiment folder that holds nothing but the config this run wrote (a start that failed)."
+    if out.is_dir() and {p.name for p in out.iterdir()} <= {'experiment_config.json'}: shutil.rmtree(out)
+
 def train(cfg:TrainConfig, # the run's settings
           model=None, tok=None, # a loaded model and tokenizer (default: `load_model(cfg.model)`)
           datasets:tuple|None=None, # tokenized (train, validation) datasets (default: `prepare_datasets`)
-          resume:str|Path|None=None, # an experiment folder to continue from its latest checkpoint
+          resume:str|Path|None=None, # an experiment folder to continue from its newest complete checkpoint
           callbacks:list=(), # extra `TrainerCallback`s
           out:str|Path|None=None # experiment folder to write into (default: a new one from `new_experiment_dir`)
          ) -> Path:
     "Fine-tune with LoRA/QLoRA; return the experiment folder with config, log, checkpoints and `final_model/`."
-    checkpoint = _last_checkpoint(resume) if resume else None
-    if resume and checkpoint is None: raise FileNotFoundError(f'{resume} has no checkpoint-* folder to resume from; fix: start a new run')
-    out = Path(resume or out or new_experiment_dir(cfg))
-    out.mkdir(parents=True, exist_ok=True)
+    preflight(cfg)
+    checkpoint = resume_checkpoint(resume) if resume else None
+    start_tokens = _tokens_seen(json.loads((checkpoint/'trainer_state.json').read_text())) if checkpoint else 0  # before it may be rotated away
     if model is None: model, tok = load_model(cfg.model, load_in_4bit=cfg.load_in_4bit)
     with_tool_template(tok, cfg.fmt)
     train_ds, eval_ds = datasets or prepare_datasets(cfg, tok)
-    if not resume: _write_json(out/'experiment_config.json', dict(config=asdict(cfg), n_train=len(train_ds), n_eval=len(eval_ds),
-        device=pick_device(), versions=library_versions(), started=datetime.now().isoformat(timespec='seconds')))
-    if checkpoint: truncate_log(out/'training_log.csv', int(checkpoint.name.split('-')[-1]))
-    trainer = make_trainer(cfg, model, tok, train_ds, eval_ds, out, callbacks)
-    t = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    summary = _run_summary(trainer, time.perf_counter() - t, pick_device())
+    for split, ds in (('training', train_ds), ('validation', eval_ds)):
+        if len(ds) == 0: raise UserError(f'no {split} records left of data {cfg.data} (all skipped or dropped; see the report above)',
+                                         'check the data, or raise max_length if records were dropped as too long')
+    # the folder is made only now that model and data are ready
+    if resume: out, made = Path(resume), False
+    elif out: out, made = Path(out), not Path(out).exists()
+    else: out, made = new_experiment_dir(cfg), True
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if not resume: _write_json(out/'experiment_config.json', dict(config=asdict(cfg), n_train=len(train_ds), n_eval=len(eval_ds),
+            device=pick_device(), versions=library_versions(), started=datetime.now().isoformat(timespec='seconds')))
+        if checkpoint: truncate_log(out/'training_log.csv', _step(checkpoint))
+        trainer = make_trainer(cfg, model, tok, train_ds, eval_ds, out, callbacks)
+        t = time.perf_counter()
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    except BaseException:
+        if made: _remove_if_unstarted(out)
+        raise
+    summary = _run_summary(trainer, time.perf_counter() - t, pick_device(), start_tokens, _step(checkpoint) if checkpoint else None)
     trainer.save_model(str(out/'final_model')); tok.save_pretrained(out/'final_model')
     _write_json(out/'experiment_config.json', json.loads((out/'experiment_config.json').read_text()) | summary)
-    print(f"{out.name}: {summary['steps']} steps in {summary['train_seconds']:.0f} s, {summary['tokens_per_s']} tokens/s, "
-          f"peak memory {summary['peak_memory_gb']} GB, final train loss {summary['final_train_loss']:.3f}")
+    loss = summary['final_train_loss']
+    print(f"{out.name}: {summary['steps']} steps" + (f" (resumed at step {summary['resumed_from_step']})" if checkpoint else '')
+          + f" in {summary['train_seconds']:.0f} s, {summary['tokens_per_s']} tokens/s, peak memory {summary['peak_memory_gb']} GB, "
+          f"final train loss {'n/a' if loss is None else f'{loss:.3f}'}")
     return out
+
+# %% ../nbs/05_finetune.ipynb #6c14a469
+_WEIGHTS = ('adapter_model.safetensors', 'adapter_model.bin', 'model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin')
+
+def _step(checkpoint:Path) -> int: return int(re.fullmatch(r'checkpoint-(\d+)', Path(checkpoint).name).group(1))
+
+def _nonempty(path:Path) -> bool:
+    try: return path.stat().st_size > 0
+    except OSError: return False
+
+def checkpoint_complete(checkpoint:Path) -> bool:
+    "Whether a checkpoint was written to the end: weights, optimizer and scheduler not empty, and `trainer_state.json` parses with its step."
+    # transformers' `Trainer._save_checkpoint` writes the weights, then optimizer, scheduler and RNG state, and the trainer state
+    # last; a process killed anywhere in between leaves a file missing or empty, or `trainer_state.json` missing or cut short.
+    cp = Path(checkpoint)
+    try: state = json.loads((cp/'trainer_state.json').read_text())
+    except (OSError, ValueError): return False
+    return (isinstance(state, dict) and state.get('global_step') == _step(cp) and any(_nonempty(cp/w) for w in _WEIGHTS)
+            and _nonempty(cp/'optimizer.pt') and _nonempty(cp/'scheduler.pt'))
+
+def _checkpoints(out:Path) -> list:
+    "The `checkpoint-<step>` folders of an experiment folder, oldest first."
+    return sorted((p for p in Path(out).iterdir() if p.is_dir() and re.fullmatch(r'checkpoint-\d+', p.name)), key=_step)
+
+def _experiment_folder(folder) -> Path:
+    "The folder of an earlier run, or a `UserError` saying it is missing or a file."
+    folder = Path(folder)
+    if not folder.is_dir(): raise UserError(f'resume folder {folder} does not exist' if not folder.exists() else f'{folder} is a file, not an experiment folder',
+                                            'pass the folder of an earlier run, e.g. experiments/<run name>')
+    return folder
+
+def resume_checkpoint(folder) -> Path:
+    "The newest complete checkpoint of an experiment folder (printed); incomplete newer ones are removed, as the resumed run rewrites them."
+    folder = _experiment_folder(folder)
+    cps = _checkpoints(folder)
+    complete = [c for c in cps if checkpoint_complete(c)]
+    if not complete:
+        raise UserError(f"{folder} has no complete checkpoint to resume from" + (f" ({', '.join(c.name for c in cps)} incomplete)" if cps else ''),
+                        'start a new run')
+    cp = complete[-1]
+    broken = [c for c in cps if _step(c) > _step(cp)]
+    for c in broken: shutil.rmtree(c)
+    print(f'resuming from {cp.name}' + (f" (skipped and removed incomplete {', '.join(c.name for c in broken)})" if broken else ''))
+    return cp
+
+def resume_config(folder) -> TrainConfig:
+    "The settings an experiment folder was started with (`experiment_config.json`), checked like any config."
+    f = _experiment_folder(folder)/'experiment_config.json'
+    try: d = json.loads(f.read_text())['config']
+    except FileNotFoundError: raise UserError(f'{f} does not exist', 'pass the folder of a run started by `toolcall-lab train`') from None
+    except (ValueError, KeyError, TypeError): raise UserError(f'{f} is not a readable experiment config', 'pass the folder of a run started by `toolcall-lab train`') from None
+    return config_from_dict(d, str(f))
 
 # %% ../nbs/05_finetune.ipynb #e6d82cc2
 def sweep_configs(cfg:TrainConfig, ranks:list) -> list:
