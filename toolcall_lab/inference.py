@@ -42,7 +42,7 @@ class Parsed:
 
     def _repr_markdown_(self):
         calls = '\n'.join(f"- `{c['function']['name']}({json.dumps(c['function']['arguments'], ensure_ascii=False)})`" for c in self.calls)
-        errs = '\n'.join(f'- ⚠️ {e}' for e in self.errors)
+        errs = '\n'.join(f"- ⚠️ {e.replace('<', '&lt;')}" for e in self.errors)  # a tag in an error must show, not vanish as HTML
         return f"content: {self.content!r}\n\n{calls or '(no tool calls)'}\n\n{errs}".strip()
 
 # %% ../nbs/01_inference_basics.ipynb #e967dbb6
@@ -51,20 +51,47 @@ def make_call(name:str, arguments:dict) -> dict:
     return {'type': 'function', 'function': {'name': name, 'arguments': arguments}}
 
 _DEC = json.JSONDecoder()
+_MAX_DEPTH = 100  # arguments nested deeper than this are an error, so nothing downstream recurses without bound
+
+def _depth(value) -> int:
+    "How deeply a decoded JSON value nests (0 for a scalar), counted without recursion."
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        v, d = todo.pop()
+        if isinstance(v, dict): v = v.values()
+        elif not isinstance(v, list): continue
+        deepest = max(deepest, d + 1)
+        todo.extend((x, d + 1) for x in v)
+    return deepest
+
+_JSON_TYPE = {list: 'an array', str: 'a string', int: 'a number', float: 'a number', bool: 'a boolean', type(None): 'null'}
+
+def _arguments(name:str, args) -> dict:
+    "A call's arguments as a dict (a JSON object, or a string holding one), or `ValueError` saying what is wrong."
+    if isinstance(args, str):
+        try: args = _DEC.decode(args)
+        except ValueError as e: raise ValueError(f'arguments of {name!r} are a string that is not JSON ({e})') from None
+        except RecursionError: raise ValueError(f'arguments of {name!r} are nested too deeply') from None
+    if not isinstance(args, dict): raise ValueError(f'arguments of {name!r} are {_JSON_TYPE.get(type(args), type(args).__name__)}, not a JSON object')
+    if _depth(args) > _MAX_DEPTH: raise ValueError(f'arguments of {name!r} nest more than {_MAX_DEPTH} levels deep')
+    return args
 
 def _call_from_obj(obj) -> dict:
     "A canonical call from a parsed `{name, arguments|parameters}` object, or `ValueError`."
     if not isinstance(obj, dict) or not isinstance(obj.get('name'), str):
         raise ValueError('expected an object {"name": ..., "arguments": {...}}')
-    args = obj.get('arguments', obj.get('parameters', {}))
-    if isinstance(args, str): args = json.loads(args)
-    if not isinstance(args, dict): raise ValueError(f'arguments of {obj["name"]!r} are not a JSON object')
-    return make_call(obj['name'], args)
+    return make_call(obj['name'], _arguments(obj['name'], obj.get('arguments', obj.get('parameters', {}))))
 
-def _decode_at(text:str, pos:int):
-    "Decode one JSON value starting at `pos` (after whitespace); return (value, end)."
-    while pos < len(text) and text[pos].isspace(): pos += 1
-    return _DEC.raw_decode(text, pos)
+def _tool_name(t) -> str:
+    "The name of an offered tool given as a name, a schema or a function."
+    if isinstance(t, str): return t
+    if isinstance(t, dict) and isinstance(t.get('function', t).get('name'), str): return t.get('function', t)['name']
+    if callable(t): return t.__name__
+    raise ValueError(f'tools must be tool schemas, functions or names; got {t!r:.80}')
+
+def _tool_names(tools) -> set|None:
+    "Names of the offered tools, or None when the caller did not say which tools were offered."
+    return None if tools is None else {_tool_name(t) for t in tools}
 
 # %% ../nbs/01_inference_basics.ipynb #e7fbf3af
 class ToolFormat:
@@ -73,12 +100,82 @@ class ToolFormat:
     tool_role = 'tool'  # role of tool-result messages
     def system_prompt(self, tools:list) -> str: raise NotImplementedError
     def render_calls(self, calls:list) -> str: raise NotImplementedError
-    def parse(self, text:str) -> Parsed: raise NotImplementedError
+    def parse(self, text:str, tools:list|None=None) -> Parsed: raise NotImplementedError  # `tools`: the offered tools (schemas, functions or names)
     def __repr__(self): return f'{type(self).__name__}()'
 
 def _tool_lines(tools): return '\n'.join(json.dumps(t, ensure_ascii=False) for t in as_tools(tools))
 
+# %% ../nbs/01_inference_basics.ipynb #421ce678
+_STR = r'"[^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*"'  # a JSON string on one line
+_TOKEN = re.compile(rf'([\[{{])|([\]}}])|((?:{_STR}|[ \t\n\r,:0-9.eE+\-]+|true|false|null)+)|(?s:(.))')
+_OPENER = {']': '[', '}': '{'}
+_WS = re.compile(r'[ \t\n\r]*')
+_STRING = re.compile(_STR)
+_SCALAR = re.compile(r'-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|true|false|null')
+
+def _walk(text:str, i:int, spans:dict) -> int:
+    "Match brackets outside strings from the one at `i`: record in `spans` where each closes (None: still open where the walk stopped); return where it stopped."
+    stack = []
+    for m in _TOKEN.finditer(text, i):
+        kind = m.lastindex
+        if kind == 1: stack.append(m.start())
+        elif kind == 2:
+            if text[stack[-1]] != _OPENER[m.group()]: stop = m.start(); break
+            spans[stack.pop()] = m.end()
+            if not stack: return m.end()
+        elif kind == 4: stop = m.start(); break
+    else: stop = len(text)
+    for start in stack: spans[start] = None
+    return stop
+
+def _stop_reason(text:str, at:int) -> str:
+    "Why a walk stopped at `at`, in words."
+    if at >= len(text): return 'the JSON is not closed'
+    if text[at] == '"': return 'a string is not closed on its line'
+    if text[at] in ']}': return f'{text[at]!r} does not match the open bracket'
+    return f'unexpected {text[at]!r} in the JSON'
+
+def _decode_span(text:str, i:int, end:int):
+    "Decode the walked value `text[i:end]`: (value, problem, where the problem is or None)."
+    try: return _DEC.raw_decode(text[i:end])[0], None, None  # the walk matched its brackets, so the value ends at `end`
+    except ValueError as e: return None, str(e), i + e.pos
+    except RecursionError: return None, 'the JSON is nested too deeply', None
+
+def _json_value(text:str, i:int):
+    "The JSON value after position `i` (whitespace skipped): (value, end, problem); end is None when nothing decoded."
+    i = _WS.match(text, i).end()
+    if m := (_STRING if text.startswith('"', i) else _SCALAR).match(text, i):  # not an object: the caller says what is wrong with it
+        try: return _DEC.decode(m.group()), m.end(), None
+        except ValueError as e: return None, None, str(e)
+    if text.startswith('"', i): return None, None, 'a string is not closed on its line'
+    if not text.startswith(('{', '['), i): return None, None, f'expected a JSON object, found {text[i:i + 20]!r}'
+    spans = {}
+    stop = _walk(text, i, spans)
+    if spans[i] is None: return None, None, _stop_reason(text, stop)
+    value, problem, _ = _decode_span(text, i, spans[i])
+    return value, spans[i], problem
+
 # %% ../nbs/01_inference_basics.ipynb #f655be90
+def _parse_tagged(text:str, opener:re.Pattern, close:str, to_call:Callable) -> Parsed:
+    "Calls written as `opener` JSON `close` blocks; a malformed or unclosed block is an error, and parsing goes on at the next tag."
+    tags, closing = re.compile(f'{opener.pattern}|{re.escape(close)}'), re.compile(_WS.pattern + re.escape(close))
+    calls, errors, kept, pos = [], [], [], 0
+    while m := opener.search(text, pos):
+        kept.append(text[pos:m.start()])
+        value, end, problem = _json_value(text, m.end())
+        if problem is None:
+            try: calls.append(to_call(m, value))
+            except ValueError as e: problem = str(e)
+        if problem is None and (c := closing.match(text, end)): pos = c.end(); continue
+        nxt = tags.search(text, m.end() if end is None else end)  # the block ends at the next tag
+        closed = nxt is not None and nxt.group() == close
+        pos = nxt.end() if closed else nxt.start() if nxt else len(text)
+        if problem: errors.append(f'malformed {m.group()} block ({problem}): {text[m.end():min(pos, m.end() + 80)]!r}')
+        elif closed: errors.append(f'{m.group()} block has {text[end:min(nxt.start(), end + 40)].strip()!r} after its JSON')
+        else: errors.append(f'{m.group()} block not closed after its JSON')
+    kept.append(text[pos:])
+    return Parsed(''.join(kept).strip(), calls, errors)
+
 class HermesFormat(ToolFormat):
     "Hermes/Qwen calls: `<tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call>`, one block per call."
     name, open_tag, close_tag = 'hermes', '<tool_call>', '</tool_call>'
@@ -94,23 +191,9 @@ class HermesFormat(ToolFormat):
         return '\n'.join(f"{self.open_tag}\n{json.dumps({'name': c['function']['name'], 'arguments': c['function']['arguments']}, ensure_ascii=False)}\n{self.close_tag}"
                          for c in calls)
 
-    def parse(self, text):
-        calls, errors, kept, pos = [], [], [], 0
-        for m in re.finditer(re.escape(self.open_tag), text):
-            if m.start() < pos: continue
-            kept.append(text[pos:m.start()])
-            try:
-                obj, end = _decode_at(text, m.end())
-                calls.append(_call_from_obj(obj))
-                close = text.find(self.close_tag, end)
-                pos = len(text) if close < 0 or text[end:close].strip() else close + len(self.close_tag)
-                if close < 0 or text[end:close].strip(): errors.append(f'{self.open_tag} block not closed after the JSON object')
-            except ValueError as e:
-                close = text.find(self.close_tag, m.end())
-                pos = len(text) if close < 0 else close + len(self.close_tag)
-                errors.append(f'malformed {self.open_tag} block ({e}): {text[m.end():pos][:80]!r}')
-        kept.append(text[pos:])
-        return Parsed(''.join(kept).strip(), calls, errors)
+    def parse(self, text, tools=None):
+        "Calls in `<tool_call>` blocks. `tools` is accepted for a uniform signature: the tag already marks a call, so calls to unknown tools are kept (and reported by `check_arguments`)."
+        return _parse_tagged(text, re.compile(re.escape(self.open_tag)), self.close_tag, lambda m, obj: _call_from_obj(obj))
 
 # %% ../nbs/01_inference_basics.ipynb #b6fc56c4
 class FunctionTagFormat(ToolFormat):
@@ -130,23 +213,11 @@ class FunctionTagFormat(ToolFormat):
     def render_calls(self, calls):
         return ''.join(f"<function={c['function']['name']}>{json.dumps(c['function']['arguments'], ensure_ascii=False)}</function>" for c in calls)
 
-    def parse(self, text):
-        calls, errors, kept, pos = [], [], [], 0
-        for m in re.finditer(r'<function=([^>\s]+)>', text):
-            if m.start() < pos: continue
-            kept.append(text[pos:m.start()])
-            try:
-                args, end = _decode_at(text, m.end())
-                calls.append(_call_from_obj({'name': m.group(1), 'arguments': args}))
-                close = text.find('</function>', end)
-                if close < 0 or text[end:close].strip(): errors.append(f'<function={m.group(1)}> not closed after its JSON')
-                pos = len(text) if close < 0 else close + len('</function>')
-            except ValueError as e:
-                close = text.find('</function>', m.end())
-                pos = len(text) if close < 0 else close + len('</function>')
-                errors.append(f'malformed <function={m.group(1)}> ({e}): {text[m.end():pos][:80]!r}')
-        kept.append(text[pos:])
-        return Parsed(''.join(kept).strip(), calls, errors)
+    def parse(self, text, tools=None):
+        "Calls in `<function=NAME>` blocks; `tools` is accepted and, as for Hermes, not used to drop calls."
+        return _parse_tagged(text, _FUNCTION_TAG, '</function>', lambda m, args: make_call(m[1], _arguments(m[1], args)))
+
+_FUNCTION_TAG = re.compile(r'<function=([^<>\s]+)>')
 
 # %% ../nbs/01_inference_basics.ipynb #4b1c6826
 class JsonFormat(ToolFormat):
@@ -160,29 +231,61 @@ class JsonFormat(ToolFormat):
     def render_calls(self, calls):
         return json.dumps([{'name': c['function']['name'], 'arguments': c['function']['arguments']} for c in calls], ensure_ascii=False)
 
-    def parse(self, text):
-        calls, errors, kept, pos, i = [], [], [], 0, 0
-        while (i := _next_json_start(text, i)) >= 0:
-            try: obj, end = _DEC.raw_decode(text, i)
-            except ValueError as e:
-                if re.match(r'[\[{]\s*\{?\s*"name"', text[i:]): errors.append(f'malformed JSON call ({e}): {text[i:i+80]!r}')
-                i += 1; continue
-            found = _calls_in(obj)
-            if found: kept.append(text[pos:i]); calls += found; pos = end
-            i = end
+    def parse(self, text, tools=None):
+        "Calls in bare JSON; with `tools` (schemas, functions or names), only calls to those tools."
+        names, spans, calls, errors, kept = _tool_names(tools), {}, [], [], []
+        pos = skip = walked = 0; failed_at = -1
+        def report(i, problem): errors.append(f'malformed JSON call ({problem}): {text[i:i + 80]!r}')
+        for m in _JSON_START.finditer(text):
+            i = m.start()
+            if i < skip: continue
+            if i not in spans:
+                # inside text a failed walk already covered (e.g. in one of its strings) only a call-like start gets a walk of its own
+                if i < walked and not _starts_like_call(text, i, names): continue
+                stop = _walk(text, i, spans)
+                if spans[i] is None:
+                    walked = max(walked, stop)
+                    if _starts_like_call(text, i, names): report(i, _stop_reason(text, stop))
+                    continue
+            end = spans[i]
+            if end is None or i < failed_at < end: continue  # holds where an enclosing value failed: reported there
+            value, problem, at = _decode_span(text, i, end)
+            if problem is not None:
+                if _starts_like_call(text, i, names): report(i, problem)
+                if at is None: skip = end
+                else: failed_at, walked = at, max(walked, end)
+                continue
+            skip = end  # a decoded value is a call or data: either way, nothing inside it is looked at again
+            found = _calls_in(value, names)
+            if found is None: continue
+            kept.append(text[pos:i]); pos = end
+            calls += found[0]
+            for p in found[1]: report(i, p)
         kept.append(text[pos:])
         return Parsed(''.join(kept).strip(), calls, errors)
 
-def _next_json_start(text, i):
-    "Index of the next `{` or `[` at or after `i`, or -1."
-    m = re.compile(r'[\[{]').search(text, i)
-    return m.start() if m else -1
+_JSON_START = re.compile(r'\{(?=[ \t\n\r]*")|\[(?=[ \t\n\r]*\{[ \t\n\r]*")')  # an object with a key, or a list of them
+_CALL_START = re.compile(rf'(?:\[[ \t\n\r]*)?\{{[ \t\n\r]*"name"[ \t\n\r]*(?::[ \t\n\r]*({_STR}))?')
 
-def _calls_in(obj) -> list:
-    "Canonical calls in a decoded JSON value (an object or a list of objects), or [] when it holds none."
-    items = obj if isinstance(obj, list) else [obj]
-    try: return [_call_from_obj(o) for o in items] if items else []
-    except ValueError: return []
+def _starts_like_call(text:str, i:int, names:set|None) -> bool:
+    "Whether the JSON at `i` starts like a call (`{\"name\"`), to an offered tool when `names` are known."
+    m = _CALL_START.match(text, i)
+    if m is None: return False
+    if names is None or m[1] is None: return True
+    try: return _DEC.decode(m[1]) in names
+    except ValueError: return True
+
+def _offered(obj, names:set|None) -> bool: return isinstance(obj, dict) and isinstance(obj.get('name'), str) and (names is None or obj['name'] in names)
+
+def _calls_in(value, names:set|None):
+    "(calls, problems) when a decoded value is a call or a list of calls (to offered tools, when known); None for other data."
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(_offered(o, names) for o in items): return None
+    calls, problems = [], []
+    for o in items:
+        try: calls.append(_call_from_obj(o))
+        except ValueError as e: problems.append(str(e))
+    return calls, problems
 
 # %% ../nbs/01_inference_basics.ipynb #ad3f6b17
 _SHORT = {'string': 'str', 'integer': 'int', 'number': 'num', 'boolean': 'bool', 'object': 'obj', 'array': 'list', 'null': 'null'}
@@ -224,9 +327,9 @@ def get_format(fmt) -> ToolFormat:
     if fmt not in FORMATS: raise ValueError(f'unknown tool-call format {fmt!r}; use one of {sorted(FORMATS)}')
     return FORMATS[fmt]
 
-def parse_tool_calls(text:str, fmt='hermes') -> Parsed:
-    "Split assistant `text` into content, tool calls and malformed-call errors using format `fmt`."
-    return get_format(fmt).parse(text)
+def parse_tool_calls(text:str, fmt='hermes', tools:list|None=None) -> Parsed:
+    "Split assistant `text` into content, tool calls and malformed-call errors using format `fmt` (`tools`: the offered tools)."
+    return get_format(fmt).parse(text, tools)
 
 # %% ../nbs/01_inference_basics.ipynb #65b72590
 def tools_in_text(messages:list, tools:list|None, fmt='hermes') -> list:
@@ -293,7 +396,7 @@ def generate(model, tok, messages:list, # chat messages (the canonical record's 
     seconds = time.perf_counter() - t
     new = out[0, enc['input_ids'].shape[1]:]
     text = prefill + tok.decode(new, skip_special_tokens=True)
-    return Generation(text, get_format(fmt).parse(text), enc['input_ids'].shape[1], len(new), seconds)
+    return Generation(text, get_format(fmt).parse(text, tools), enc['input_ids'].shape[1], len(new), seconds)
 
 # %% ../nbs/01_inference_basics.ipynb #c3ba88a0
 def check_arguments(call:dict, tools:list, strict:bool=True) -> list:
@@ -306,30 +409,44 @@ def check_arguments(call:dict, tools:list, strict:bool=True) -> list:
     return [f"{'/'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors]
 
 # %% ../nbs/01_inference_basics.ipynb #0e3eb0f0
+def _registry(functions:list|dict) -> dict:
+    "Name → function, from a list of functions (named by `__name__`) or a dict."
+    return dict(functions) if isinstance(functions, dict) else {f.__name__: f for f in functions}
+
+def _schemas(registry:dict) -> list:
+    "Tool schemas for a registry, each named by its key."
+    return [{**s, 'function': {**s['function'], 'name': name}} for name, s in zip(registry, as_tools(list(registry.values())))]
+
+def _result_text(name:str, result) -> str:
+    "A tool result as text for the model: strings as they are, the rest as JSON (`str` for values JSON has no type for)."
+    if isinstance(result, str): return result
+    try: return json.dumps(result, ensure_ascii=False, default=str)
+    except (ValueError, TypeError, RecursionError) as e: return f'Error: the result of {name} cannot be written as JSON: {type(e).__name__}: {e}'
+
 def call_tool(call:dict, functions:list|dict, strict:bool=True) -> dict:
     "Run one tool call if its arguments are valid; the result, or a clear error for the model, as a `tool` message."
-    fns = functions if isinstance(functions, dict) else {f.__name__: f for f in functions}
+    fns = _registry(functions)
     name, args = call['function']['name'], call['function']['arguments']
-    problems = check_arguments(call, list(fns.values()), strict)
+    problems = check_arguments(call, _schemas(fns), strict)
     if problems: content = f'Error: invalid call to {name}: ' + '; '.join(problems) + '. Fix the call and try again.'
     else:
-        try: result = fns[name](**args)
-        except Exception as e: result = f'Error: {name} failed: {type(e).__name__}: {e}'
-        content = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+        try: content = _result_text(name, fns[name](**args))
+        except Exception as e: content = f'Error: {name} failed: {type(e).__name__}: {e}'
     return {'role': 'tool', 'name': name, 'content': content}
 
 # %% ../nbs/01_inference_basics.ipynb #4f3147b8
-def tool_loop(model, tok, messages:list, functions:list, # typed, documented Python functions the model may call
+def tool_loop(model, tok, messages:list, functions:list|dict, # typed, documented Python functions the model may call (or name → function)
               fmt='hermes', max_rounds:int=3, # stop after this many generations
               verbose:bool=True, **kwargs # passed to `generate`
              ) -> list:
     "Generate, run the tool calls, feed results back, until the model answers without a call; returns all messages."
-    msgs, tools = list(messages), as_tools(functions)
+    msgs, fns = list(messages), _registry(functions)
+    tools = _schemas(fns)
     for _ in range(max_rounds):
         g = generate(model, tok, msgs, tools, fmt, **kwargs)
         if verbose: print(f'assistant: {g.text!r}')
         msgs.append({'role': 'assistant', 'content': g.parsed.content, **({'tool_calls': g.parsed.calls} if g.parsed.calls else {})})
-        results = [call_tool(c, functions) for c in g.parsed.calls]
+        results = [call_tool(c, fns) for c in g.parsed.calls]
         results += [{'role': 'tool', 'content': f'Error: {e}. Write the call again as valid JSON.'} for e in g.parsed.errors]
         if verbose: [print(f"tool: {r['content']}") for r in results]
         if not results: break
