@@ -4,23 +4,21 @@
 
 # %% ../nbs/09_cli.ipynb #b2998181
 from __future__ import annotations
-import argparse, json, math, sys, time, typing
+import argparse, importlib, json, math, sys, time, typing
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from .models import DEFAULT_MODEL, OFFLINE_MODELS, UserError, load_model, prepare_model
 from .inference import generate, make_call, tool_loop
-from dataclasses import fields
-from .train import TrainConfig, atomic_write, config_from_dict, load_config, preflight, resume_config, sweep, sweep_commands, train
-from .data import DataError
-from .compare import compare
-from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_for_eval, write_report, load_eval
-from .train import load_data, new_experiment_dir
 from .templates import with_tool_template
-from .models import load_model
+from .data import DataError
+from .train import (TrainConfig, atomic_write, config_from_dict, load_config, load_data, new_experiment_dir, preflight,
+                                resume_config, sweep, sweep_commands, train)
+from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_eval, load_for_eval, write_report
+from .compare import compare
 from .serve import merge_adapter, export_gguf, load_adapter, serve_http, chat_repl, make_gradio
-import importlib
+from .share import push
 
 # %% auto #0
 __all__ = ['DEMO', 'DEMO_LIMIT', 'DEMO_VAL_LIMIT', 'USER_ERRORS', 'config_from_args', 'metric_values', 'headline', 'phase',
@@ -89,7 +87,7 @@ def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...
     "Evaluate the base model, fine-tune, evaluate the result on the same turns and on seen phrasings, report; return the folder."
     t0, s = time.perf_counter(), {}
     preflight(cfg)
-    with phase('load_data', s): data = load_data(cfg.data)
+    with phase('load_data', s): data = load_data(cfg.data, skip_invalid=cfg.skip_invalid)
     with phase('load_model', s):
         model, tok = load_model(cfg.model)
         with_tool_template(tok, cfg.fmt)
@@ -111,7 +109,7 @@ def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...
           f"report: {report}\ndemo.json: {out/'demo.json'} ({s['total']:.0f} s in all)")
     return out
 
-# %% ../nbs/09_cli.ipynb #947452df
+# %% ../nbs/09_cli.ipynb #c86a8034
 class _Parser(argparse.ArgumentParser):
     "argparse, with a usage mistake reported in one line (no usage block) and exit code 2."
     def error(self, message): self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
@@ -121,15 +119,25 @@ def _port(s:str) -> int:
     if not (s.isdigit() and 1 <= int(s) <= 65535): raise argparse.ArgumentTypeError(f'expected a port number in 1..65535, got {s!r}')
     return int(s)
 
-def build_parser() -> argparse.ArgumentParser:
-    "The `toolcall-lab` argument parser with one subparser per command; each takes `--debug`."
-    p = _Parser(prog='toolcall-lab', description='Fine-tune small language models for tool calling.')
-    sub = p.add_subparsers(dest='command', required=True)
+# %% ../nbs/09_cli.ipynb #688bb7d1
+def _add_training_commands(sub):
+    "`demo`, `train` and `sweep`: the commands that fine-tune."
     d = sub.add_parser('demo', help='the main job: evaluate the base model, fine-tune, evaluate again, report')
     _add_train_flags(d)
     d.add_argument('--limit', type=int, default=DEMO_LIMIT, help='evaluate this many test turns, spread over decisions (0: all)')
     d.add_argument('--val-limit', type=int, default=DEMO_VAL_LIMIT, help='also evaluate the fine-tuned model on this many validation turns (0: all)')
     d.add_argument('--max-new-tokens', type=int, default=96)
+    t = sub.add_parser('train', help='LoRA/QLoRA fine-tuning into a new experiment folder')
+    _add_train_flags(t)
+    t.add_argument('--resume', metavar='EXPERIMENT_DIR', help='continue a run from its latest checkpoint')
+    sw = sub.add_parser('sweep', help='one run per LoRA rank, sequentially (or print per-GPU commands)')
+    _add_train_flags(sw, skip=('rank',))
+    sw.add_argument('--ranks', type=int, nargs='+', required=True)
+    sw.add_argument('--print-commands', action='store_true', help='print one command per GPU instead of running')
+
+# %% ../nbs/09_cli.ipynb #b007ce26
+def _add_evaluation_commands(sub):
+    "`eval`, `report` and `compare`: the commands that measure."
     e = sub.add_parser('eval', help='evaluate a model (optionally with a LoRA adapter) on a data split')
     e.add_argument('--model', default=DEFAULT_MODEL)
     e.add_argument('--adapter', help='folder of a trained adapter (an experiment\'s final_model/)')
@@ -140,22 +148,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument('--out', help='folder to write into (default: the adapter\'s experiment folder, else .)')
     e.add_argument('--limit', type=int, default=None)
     e.add_argument('--max-new-tokens', type=int, default=96)
+    e.add_argument('--skip-invalid', action='store_true', help='leave out data rows that break a rule (reported) instead of stopping')
     r = sub.add_parser('report', help='report.md + PNGs from eval_<tag>.json files in a folder')
     r.add_argument('folder')
     r.add_argument('--before', default='base')
     r.add_argument('--after', default='lora', help="tag of the fine-tuned evaluation ('' for none)")
-    t = sub.add_parser('train', help='LoRA/QLoRA fine-tuning into a new experiment folder')
-    _add_train_flags(t)
-    t.add_argument('--resume', metavar='EXPERIMENT_DIR', help='continue a run from its latest checkpoint')
-    sw = sub.add_parser('sweep', help='one run per LoRA rank, sequentially (or print per-GPU commands)')
-    _add_train_flags(sw, skip=('rank',))
-    sw.add_argument('--ranks', type=int, nargs='+', required=True)
-    sw.add_argument('--print-commands', action='store_true', help='print one command per GPU instead of running')
     c = sub.add_parser('compare', help='loss curves and a summary table of several runs')
     c.add_argument('runs', nargs='+', help='experiment folders or their training_log.csv files')
     c.add_argument('-o', '--out', default='comparison.png')
     c.add_argument('-s', '--summary', default='summary.csv')
     c.add_argument('--x', default='step', choices=['step', 'epoch'])
+
+# %% ../nbs/09_cli.ipynb #e0c237be
+def _add_shipping_commands(sub):
+    "`merge`, `serve`, `push` and `models`: the commands that ship a model."
     mg = sub.add_parser('merge', help='merge a LoRA adapter into its base model (and optionally export GGUF + Ollama Modelfile)')
     mg.add_argument('--adapter', required=True, help="an experiment's final_model/ folder")
     mg.add_argument('-o', '--out', required=True)
@@ -169,11 +175,29 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument('--host', default='127.0.0.1'); sv.add_argument('--port', type=_port, default=8000)
     sv.add_argument('--fmt', default='hermes')
     sv.add_argument('--tools', nargs='*', default=[], metavar='MODULE.FUNCTION', help='Python functions the chat may call')
+    sv.add_argument('--api-key', help='HTTP mode: require `Authorization: Bearer KEY` (better: set TOOLCALL_LAB_API_KEY, which other users cannot see in the process list)')
+    ps = sub.add_parser('push', help='upload an adapter (or the merged model) with a generated model card to the Hugging Face Hub')
+    ps.add_argument('experiment', help="a finished run's folder (experiments/<run>/)")
+    ps.add_argument('repo_id', help='owner/name on the Hub')
+    ps.add_argument('--merged', action='store_true', help='push the merged model instead of the adapter')
+    ps.add_argument('--public', action='store_true', help='make a new repo public (default: private)')
+    ps.add_argument('--local-dir', help='write the repo to LOCAL_DIR/<repo_id> instead of the Hub (no network needed)')
+    ps.add_argument('--license', help='license id for the model card, e.g. apache-2.0 (default: none)')
+    ps.add_argument('--before', default='base', help='tag of the base model\'s evaluation (eval_<tag>.json)')
+    ps.add_argument('--after', default='lora', help='tag of the fine-tuned model\'s evaluation')
     m = sub.add_parser('models', help='list the offline models, or prepare (check + convert) one')
     m.add_argument('--prepare', metavar='ALIAS', choices=sorted(OFFLINE_MODELS), help='convert this offline model into the cache')
+
+# %% ../nbs/09_cli.ipynb #376c33c0
+def build_parser() -> argparse.ArgumentParser:
+    "The `toolcall-lab` argument parser with one subparser per command; each takes `--debug`."
+    p = _Parser(prog='toolcall-lab', description='Fine-tune small language models for tool calling.')
+    sub = p.add_subparsers(dest='command', required=True)
+    for add in (_add_training_commands, _add_evaluation_commands, _add_shipping_commands): add(sub)
     for cmd in sub.choices.values(): cmd.add_argument('--debug', action='store_true', help='on an error, show the full traceback')
     return p
 
+# %% ../nbs/09_cli.ipynb #c0a2f184
 def _given_flags(argv:list) -> list:
     "The sweep's own flags removed, the rest passed on to each `train` command."
     out, skip = [], False
@@ -183,29 +207,33 @@ def _given_flags(argv:list) -> list:
         skip = False; out.append(a)
     return out
 
+# %% ../nbs/09_cli.ipynb #30ab764e
 def _folder(path, flag:str) -> Path:
     "An output folder given on the command line; a `UserError` when it is an existing file."
     p = Path(path)
     if p.exists() and not p.is_dir(): raise UserError(f'{flag} {p} is a file, not a folder', f'pass a folder path to {flag}')
     return p
 
+# %% ../nbs/09_cli.ipynb #c07a3c75
 def run_eval(args) -> Path:
     "The `eval` command: load model (+ adapter), evaluate a split, write eval_<tag>.json/.csv."
     tag = args.tag or ('lora' if args.adapter else 'base')
     out = _folder(args.out or (Path(args.adapter).parent if args.adapter else '.'), '--out')
-    data = load_data(args.data)[args.split]  # the data first: a typo there should not wait for a model to load
+    data = load_data(args.data, skip_invalid=args.skip_invalid)[args.split]  # the data first: a typo there should not wait for a model to load
     model, tok = load_for_eval(args.model, args.adapter, merge=True)
     if not args.adapter: with_tool_template(tok, args.fmt)
     res = evaluate_model(model, tok, data, args.fmt, tag, out, args.max_new_tokens, limit=args.limit)
     print(f'{headline([res])}\n\nwrote {out}/eval_{tag}.json and .csv')
     return out
 
+# %% ../nbs/09_cli.ipynb #65620a7b
 def import_function(path:str):
     "A function from its dotted path `package.module.function` (the user's own code, for `serve --tools`)."
     module, _, name = path.rpartition('.')
     if not module: raise ValueError(f'{path!r}: expected MODULE.FUNCTION, e.g. mytools.get_weather')
     return getattr(importlib.import_module(module), name)
 
+# %% ../nbs/09_cli.ipynb #66fbbbf5
 def run_serve(args):
     "The `serve` command: load the model (+ adapter), then chat, HTTP or Gradio."
     if args.adapter: model, tok = load_adapter(args.adapter)
@@ -214,9 +242,10 @@ def run_serve(args):
         with_tool_template(tok, args.fmt)
     functions = [import_function(t) for t in args.tools]
     if args.mode == 'chat': chat_repl(model, tok, functions, fmt=args.fmt)
-    elif args.mode == 'http': serve_http(model, tok, Path(args.model).name, host=args.host, port=args.port, fmt=args.fmt)
+    elif args.mode == 'http': serve_http(model, tok, Path(args.model).name, host=args.host, port=args.port, fmt=args.fmt, api_key=args.api_key)
     else: make_gradio(model, tok, functions).launch(server_name=args.host, server_port=args.port)
 
+# %% ../nbs/09_cli.ipynb #bb6aa1b6
 USER_ERRORS = (UserError, DataError, FileNotFoundError, NotADirectoryError)  # mistakes the user can fix; anything else is a bug
 
 def main(argv:list|None=None):
@@ -245,6 +274,10 @@ def _run(args, argv:list|None=None):
         cfg = config_from_args(args, skip=('rank',))
         if args.print_commands: print('\n'.join(sweep_commands(args.ranks, ' '.join(_given_flags(argv or sys.argv[1:])))))
         else: print('\n'.join(map(str, sweep(cfg, args.ranks))))
+    elif args.command == 'push':
+        try: print(push(args.experiment, args.repo_id, merged=args.merged, private=not args.public, local_dir=args.local_dir,
+                        license=args.license, tags=(args.before, args.after)))
+        except (ValueError, RuntimeError) as e: raise UserError(str(e)) from e  # a bad repo id, no login, the hub refused
     elif args.command == 'compare': print(compare(args.runs, args.out, args.summary, args.x).to_string(index=False))
     elif args.command == 'models':
         if args.prepare: print(prepare_model(args.prepare))

@@ -19,7 +19,7 @@ from .models import DEFAULT_MODEL, UserError, load_model, model_kind, pick_devic
 from .inference import FORMATS
 from .templates import with_tool_template
 from datasets import DatasetDict, concatenate_datasets
-from .data import load_records, to_dataset, to_record
+from .data import load_checked, split_records, to_dataset, to_record
 from .builtin import BUILTINS, load_builtin
 from .masking import tokenize_dataset
 
@@ -275,18 +275,33 @@ def library_versions() -> dict:
     return {m.__name__: m.__version__ for m in (torch, transformers, trl, peft, datasets)} | {'python': platform.python_version()}
 
 # %% ../nbs/05_finetune.ipynb #2fa134f2
+def _file_splits(path:str, seed:int, skip_invalid:bool) -> DatasetDict:
+    "Disjoint train, validation and test splits of one checked local file."
+    if problem := _data_problem(path): raise UserError(f'data: {problem}', 'use built-in names or paths of existing .json/.jsonl files')
+    records, _, _ = load_checked(path, skip_invalid=skip_invalid)
+    records = [{**r, 'id': str(r['id'])} if 'id' in r else r for r in records]  # ids are labels: text, as the built-in data's are
+    return DatasetDict({k: to_dataset(v) for k, v in split_records(records, seed).items()})
+
+def _with_columns(ds, cols:list):
+    "`ds` with every column in `cols`; those it lacks are filled with `None`."
+    for c in cols:
+        if c not in ds.column_names: ds = ds.add_column(c, [None] * len(ds))
+    return ds
+
+def _concat(parts:list):
+    "One dataset from parts whose metadata columns differ (built-in data carries `dataset`, `decision`, ...; files may not)."
+    cols = list(dict.fromkeys(c for p in parts for c in p.column_names))
+    return concatenate_datasets([_with_columns(p, cols) for p in parts])
+
 def load_data(sources:list, # built-in names ('structural', 'helpdesk', 'when2call', 'all') and/or .json/.jsonl paths
-              seed:int=0 # generates the built-in data and splits files; keep it fixed so every run sees the same test set
+              seed:int=0, # generates the built-in data and splits files; keep it fixed so every run sees the same test set
+              skip_invalid:bool=False # leave out file rows that break a rule (reported) instead of stopping with a `DataError`
              ) -> DatasetDict:
-    "Train, validation and test splits from built-in datasets and/or local files, concatenated."
+    "Train, validation and test splits from built-in datasets and/or checked local files, concatenated."
     names = [s for s in sources if s in BUILTINS or s == 'all']
     parts = [load_builtin(names if 'all' not in names else 'all', seed=seed)] if names else []
-    for src in (s for s in sources if s not in names):
-        if not Path(src).exists(): raise FileNotFoundError(f"data source {src!r} is neither a built-in dataset ({', '.join(BUILTINS)}) nor an existing file")
-        records, report, _ = load_records(src)
-        split = to_dataset(records).train_test_split(test_size=0.1, seed=seed)
-        parts.append(DatasetDict(train=split['train'], validation=split['test'], test=split['test']))
-    return DatasetDict({k: concatenate_datasets([p[k] for p in parts]) for k in ('train', 'validation', 'test')})
+    parts += [_file_splits(s, seed, skip_invalid) for s in sources if s not in names]
+    return DatasetDict({k: _concat([p[k] for p in parts]) for k in ('train', 'validation', 'test')})
 
 # %% ../nbs/05_finetune.ipynb #253772cc
 def balanced_order(ds, key:str='decision'):
@@ -301,7 +316,7 @@ def balanced_order(ds, key:str='decision'):
 # %% ../nbs/05_finetune.ipynb #970b6e6b
 def prepare_datasets(cfg:TrainConfig, tok, verbose:bool=True) -> tuple:
     "Tokenized, masked train and validation datasets for a run (`input_ids`, `assistant_masks`, `labels`)."
-    dd, out = load_data(cfg.data), []  # the same data for every run; cfg.seed only shuffles
+    dd, out = load_data(cfg.data, skip_invalid=cfg.skip_invalid), []  # the same data for every run; cfg.seed only shuffles
     for split, n in [('train', cfg.n_train), ('validation', cfg.n_eval)]:
         ds = balanced_order(dd[split].shuffle(seed=cfg.seed))
         if n is not None: ds = ds.select(range(min(n, len(ds))))
