@@ -13,21 +13,20 @@ from datasets import DatasetDict
 
 from .inference import make_call, tools_in_text
 from .models import load_tokenizer
-from .data import to_dataset, to_record
+from .data import DECISIONS, to_dataset, to_record
 from .templates import render_chat, tool_template
 from .inference import build_prompt
 
 # %% auto #0
-__all__ = ['DECISIONS', 'STEEL', 'CONCRETE', 'LOAD_TYPES', 'STRUCTURAL_TIERS', 'STRUCTURAL_TOOLS', 'HELPDESK_TOOLS',
-           'WHEN2CALL_TOOLS', 'OPENERS', 'CLOSERS', 'ENDINGS_KO', 'Q_OPENERS', 'CITIES', 'CURRENCIES', 'SYMBOLS',
-           'W2C_CORES', 'W2C_MISSING', 'GENERAL_QA', 'W2C_TOPIC_QA', 'W2C_OUT_OF_SCOPE', 'DECLINE_TEXT',
-           'HELPDESK_REQUESTS', 'HELPDESK_FAQ', 'HELPDESK_OUT_OF_SCOPE', 'STRUCTURAL_REQUESTS', 'STRUCTURAL_UNOFFERED',
-           'STRUCTURAL_QA', 'STRUCTURAL_OUT_OF_SCOPE', 'BUILTINS', 'held_out', 'Draw', 'request', 'say_number',
-           'label_turns', 'Builtin', 'offer_tools', 'generate_split', 'load_builtin', 'phrasing_counts', 'split_mix',
-           'turn_mix', 'render_record', 'prompt_tokens', 'token_lengths', 'token_stats']
+__all__ = ['STEEL', 'CONCRETE', 'LOAD_TYPES', 'STRUCTURAL_TIERS', 'STRUCTURAL_TOOLS', 'HELPDESK_TOOLS', 'WHEN2CALL_TOOLS',
+           'OPENERS', 'CLOSERS', 'ENDINGS_KO', 'Q_OPENERS', 'CITIES', 'CURRENCIES', 'SYMBOLS', 'W2C_CORES',
+           'W2C_MISSING', 'GENERAL_QA', 'W2C_TOPIC_QA', 'W2C_OUT_OF_SCOPE', 'DECLINE_TEXT', 'HELPDESK_REQUESTS',
+           'HELPDESK_FAQ', 'HELPDESK_OUT_OF_SCOPE', 'STRUCTURAL_REQUESTS', 'STRUCTURAL_UNOFFERED', 'STRUCTURAL_QA',
+           'STRUCTURAL_OUT_OF_SCOPE', 'BUILTINS', 'held_out', 'Draw', 'request', 'say_number', 'label_turns', 'Builtin',
+           'offer_tools', 'generate_split', 'load_builtin', 'phrasing_counts', 'split_mix', 'turn_mix', 'render_record',
+           'prompt_tokens', 'token_lengths', 'token_stats']
 
 # %% ../nbs/03b_builtin.ipynb #5b633e90
-DECISIONS = ('call', 'answer', 'ask', 'decline')
 _I, _N, _S = {'type': 'integer'}, {'type': 'number'}, {'type': 'string'}
 def _enum(*vals): return {'type': 'string', 'enum': list(vals)}
 def _ids(): return {'type': 'array', 'items': {'type': 'integer'}}

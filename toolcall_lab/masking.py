@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datasets import Dataset
 
 from .inference import build_prompt
-from .templates import normalize_record, render_chat
+from .data import normalize_record
+from .templates import render_chat
 
 # %% auto #0
 __all__ = ['assistant_spans', 'assistant_mask', 'MaskView', 'show_mask', 'trained_turns', 'tokenize_record', 'TokenizeReport',
