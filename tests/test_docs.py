@@ -47,6 +47,14 @@ def test_every_lesson_has_a_page_with_its_title(site, notebooks):
         assert f'<h1 class="title">{bd.md_inline(title)}</h1>' in page.read_text()
 
 
+def test_every_lesson_page_opens_in_colab(site, notebooks):
+    "Each lesson page links to the same notebook on GitHub through Colab."
+    for path, _ in notebooks:
+        url = bd.colab_url(bd.load_site(ROOT/'_quarto.yml'), path)
+        assert url.startswith('https://colab.research.google.com/github/') and url.endswith(f'/nbs/{path.name}'), url
+        assert f'href="{url}"' in (site/bd.page_href(path)).read_text(), f'{path.name}: no Open in Colab link'
+
+
 def test_hidden_cells_are_not_shown(site, notebooks):
     checked = 0
     for path, nb in notebooks:

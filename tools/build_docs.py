@@ -42,6 +42,8 @@ class Site:
     lib_name: str
     lib_path: Path
     wrap: bool = True
+    git_url: str = ''  # the repository on GitHub, for "Open in Colab" links
+    branch: str = 'main'
 
 def load_site(config: Path, out=None) -> Site:
     "Read `_quarto.yml` and settings.ini next to it."
@@ -54,7 +56,13 @@ def load_site(config: Path, out=None) -> Site:
     wrap = cfg.get('format', {}).get('html', {}).get('code-overflow', 'wrap') == 'wrap'
     return Site(root, web.get('title', s.get('title', 'docs')), web.get('description', s.get('description', '')),
                 (web.get('sidebar') or {}).get('contents', []), Path(out or root/proj.get('output-dir', '_docs')),
-                s.get('lib_name', 'lib'), root/s.get('lib_path', s.get('lib_name', 'lib')), wrap)
+                s.get('lib_name', 'lib'), root/s.get('lib_path', s.get('lib_name', 'lib')), wrap, s.get('git_url', ''), s.get('branch', 'main'))
+
+def colab_url(site: Site, nb: Path) -> str:
+    "The Open-in-Colab address of a lesson: Colab opens notebooks straight from GitHub ('' without a GitHub `git_url`)."
+    if not site.git_url.startswith('https://github.com/'): return ''
+    repo = site.git_url.removeprefix('https://github.com/').removesuffix('.git').strip('/')
+    return f'https://colab.research.google.com/github/{repo}/blob/{site.branch}/{nb.resolve().relative_to(site.root).as_posix()}'
 
 def sidebar_notebooks(entries) -> list:
     "Notebook paths named in the sidebar, in order."
@@ -556,6 +564,7 @@ a { color:var(--primary); text-decoration:none; } a:hover { text-decoration:unde
 .title-block { margin-bottom:2rem; padding-bottom:1rem; border-bottom:1px solid var(--border); }
 .title-block h1 { margin:0 0 .4rem; font-size:2.2rem; line-height:1.2; overflow-wrap:anywhere; }
 .title-block .subtitle { margin:0; color:var(--muted); font-size:1.1rem; }
+.colab-badge { display:inline-block; margin-top:.6rem; padding:.15rem .6rem; border-radius:4px; background:#f9ab00; color:#1f1f1f; font-size:.85rem; font-weight:600; text-decoration:none; }
 h2 { margin-top:2.5rem; padding-bottom:.3rem; border-bottom:1px solid var(--border); font-size:1.6rem; }
 h3 { margin-top:2rem; font-size:1.25rem; } h4 { margin-top:1.5rem; }
 h2 .anchor, h3 .anchor { margin-left:.4rem; color:var(--border); font-weight:400; visibility:hidden; }
@@ -655,7 +664,8 @@ TEMPLATE = """<!doctype html>
 </nav>
 <main class="content">
 <header class="title-block"><h1 class="title">{{ title }}</h1>
-{%- if subtitle %}<p class="subtitle">{{ subtitle }}</p>{% endif %}</header>
+{%- if subtitle %}<p class="subtitle">{{ subtitle }}</p>{% endif %}
+{%- if colab %}<p class="badges"><a class="colab-badge" href="{{ colab }}">Open in Colab</a></p>{% endif %}</header>
 {{ body }}
 {%- if prev or next %}
 <nav class="page-nav">
@@ -721,7 +731,7 @@ def write_page(env, site: Site, page: Page, nav: list, order: list, home: str):
     text = env.from_string(TEMPLATE).render(
         site=site, page=page, nav=nav, rel=rel, home=home, title=Markup(title), subtitle=Markup(sub),
         page_title=strip_tags(title), page_desc=strip_tags(sub) or site.description,
-        body=Markup(page.body), toc=page.toc, prev=prev, next=nxt)
+        body=Markup(page.body), toc=page.toc, prev=prev, next=nxt, colab=colab_url(site, page.nb) if page.nb else '')
     dest = site.out/page.href
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(text)
