@@ -135,19 +135,24 @@ def _warns_dropped(f):
 # %% ../nbs/02_data.ipynb #62f3cf4f
 _TOOL_HINT = 'write each tool as {"type": "function", "function": {"name": ..., "parameters": {...}}}'
 
+def _function_of(x, what:str, hint:str) -> tuple:
+    "`(x, function object, its path, nested?)` of a tool or call, given bare or wrapped as `{'type': 'function', 'function': {...}}`."
+    x = _loads(x)
+    if not isinstance(x, dict): _fail('', f'a {what} must be an object, got {_json_type(x)}: {str(x)[:60]!r}', hint)
+    nested = 'function' in x  # ShareGPT and many APIs write bare functions
+    fn, at = (x['function'], 'function') if nested else (x, '')
+    if not isinstance(fn, dict): _fail(at, f'`function` must be an object, got {_json_type(fn)}', hint)
+    return x, fn, at, nested
+
 @_warns_dropped
 def norm_tool(tool) -> dict:
     "One tool schema in the canonical `{'type': 'function', 'function': {...}}` shape."
-    tool = _loads(tool)
-    if not isinstance(tool, dict): _fail('', f'a tool must be an object, got {_json_type(tool)}', _TOOL_HINT)
-    bare = 'function' not in tool  # ShareGPT and many APIs list bare functions
-    if bare and 'name' not in tool: _fail('', 'a tool needs a `function` object with a `name`', _TOOL_HINT)
-    fn, at = (tool, '') if bare else (tool['function'], 'function')
-    if not isinstance(fn, dict): _fail(at, f'`function` must be an object, got {_json_type(fn)}', _TOOL_HINT)
+    tool, fn, at, nested = _function_of(tool, 'tool', _TOOL_HINT)
+    if not nested and 'name' not in tool: _fail('', 'a tool needs a `function` object with a `name`', _TOOL_HINT)
     _string(fn, 'name', at, 'give the tool a name string, e.g. "get_weather"')
-    if not bare: _note_dropped(tool, {'type', 'function'}, 'a tool keeps only `type` and `function`: move the field into `function`, or remove it')
+    if nested: _note_dropped(tool, {'type', 'function'}, 'a tool keeps only `type` and `function`: move the field into `function`, or remove it')
     if 'parameters' in fn: fn = {**fn, 'parameters': _loads(fn['parameters'], _join(at, 'parameters'))}
-    return {'type': 'function' if bare else tool.get('type', 'function'), 'function': dict(fn)}
+    return {'type': tool.get('type', 'function') if nested else 'function', 'function': dict(fn)}
 
 @_warns_dropped
 def norm_tools(tools) -> list:
@@ -164,11 +169,7 @@ _CALL_HINT = 'write calls as {"name": ..., "arguments": {...}} (or OpenAI\'s {"t
 @_warns_dropped
 def norm_call(call) -> dict:
     "One tool call in the canonical shape, `arguments` decoded to a dict (an OpenAI `id` is kept)."
-    call = _loads(call)
-    if not isinstance(call, dict): _fail('', f'a tool call must be an object, got {_json_type(call)}: {str(call)[:60]!r}', _CALL_HINT)
-    nested = 'function' in call
-    fn, at = (call['function'], 'function') if nested else (call, '')
-    if not isinstance(fn, dict): _fail(at, f'`function` must be an object, got {_json_type(fn)}', _CALL_HINT)
+    call, fn, at, nested = _function_of(call, 'tool call', _CALL_HINT)
     name = _string(fn, 'name', at, 'give the call the name of a tool, as a string')
     key = next((k for k in ('arguments', 'parameters') if k in fn), None)
     args = _loads(fn[key], _join(at, key)) if key else {}

@@ -150,35 +150,26 @@ _COMPACT = dict(_HERMES, macros=_COMPACT_MACROS, system=r"""{{- '# Tools' -}}
 {{- '\nCall a tool with <tool_call>{"name": ..., "arguments": {...}}</tool_call>.' -}}""")
 
 # %% ../nbs/03_templates.ipynb #a1997686
-_LLAMA3 = r"""{#- Llama 3 framing with tools, written for toolcall_lab (format: @NAME@). -#}
-@MACROS@{%- set sys = messages[0].content if messages and messages[0].role == 'system' else none -%}
-{{- '<|begin_of_text|>' -}}
-{%- if tools -%}
-{{- '<|start_header_id|>system<|end_header_id|>\n\n' + (sys + '\n\n' if sys else '') -}}
-@SYSTEM@
-{{- '<|eot_id|>' -}}
-{%- elif sys is not none -%}
-{{- '<|start_header_id|>system<|end_header_id|>\n\n' + sys + '<|eot_id|>' -}}
-{%- endif -%}
-{%- for m in messages -%}
-{%- if m.role == 'assistant' -%}
-{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' -}}
-{%- generation -%}
-{{- m.content or '' -}}
-{%- if m.tool_calls -%}
-{{- '\n' if m.content else '' -}}
-@CALLS@
-{%- endif -%}
-{{- '<|eot_id|>' -}}
-{%- endgeneration -%}
-{%- elif not (loop.first and m.role == 'system') -%}
-{{- '<|start_header_id|>' + ('ipython' if m.role in ['tool', 'ipython'] else m.role) + '<|end_header_id|>\n\n' -}}
-{{- (m.content if m.content is string else m.content | tojson) + '<|eot_id|>' -}}
-{%- endif -%}
-{%- endfor -%}
-{%- if add_generation_prompt -%}
-{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' -}}
-{%- endif -%}"""
+_LLAMA3_FRAMING = [  # (ChatML text, its Llama 3 spelling): the only differences between the two skeletons
+    ('ChatML with tools', 'Llama 3 framing with tools'),
+    ("else none -%}\n", "else none -%}\n{{- '<|begin_of_text|>' -}}\n"),
+    ("'<|im_start|>system\\n'", "'<|start_header_id|>system<|end_header_id|>\\n\\n'"),
+    ("'<|im_start|>assistant\\n'", "'<|start_header_id|>assistant<|end_header_id|>\\n\\n'"),
+    ("'<|im_end|>\\n'", "'<|eot_id|>'"),
+    ("'<|im_end|>'", "'<|eot_id|>'"),
+    ("{%- endgeneration -%}\n{{- '\\n' -}}\n", "{%- endgeneration -%}\n"),  # no separator between Llama 3 turns
+    ("'<|im_start|>' + ('@TOOL_ROLE@' if m.role in ['tool', 'ipython'] else m.role) + '\\n'",
+     "'<|start_header_id|>' + ('ipython' if m.role in ['tool', 'ipython'] else m.role) + '<|end_header_id|>\\n\\n'"),
+]
+
+def _reframe(skeleton:str, framing:list) -> str:
+    "`skeleton` with each framing piece replaced; an error if a piece is missing (the skeleton changed under the table)."
+    for a, b in framing:
+        if a not in skeleton: raise ValueError(f'framing piece {a!r} not found in the skeleton')
+        skeleton = skeleton.replace(a, b)
+    return skeleton
+
+_LLAMA3 = _reframe(_CHATML, _LLAMA3_FRAMING)
 
 # %% ../nbs/03_templates.ipynb #b48d31ec
 def _fill_template(skeleton:str, name:str, system:str, calls:str, tool_role:str, macros:str='') -> str:
