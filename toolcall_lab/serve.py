@@ -23,18 +23,19 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from transformers import AutoTokenizer
+from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QWEN2_SPLIT
 
-from .inference import (FunctionTagFormat, HermesFormat, JsonFormat, as_tools, build_prompt, generate, get_format,
-                        make_call, tool_loop)
+from .inference import (FunctionTagFormat, HermesFormat, JsonFormat, as_tools, build_prompt, compact_type, generate,
+                        get_format, make_call, tool_loop)
 from .models import load_model
-from .templates import tool_template, with_tool_template
+from .templates import TEMPLATE_FAMILIES, template_family, with_tool_template
 
 # %% auto #0
-__all__ = ['HERMES_OLLAMA_TEMPLATE', 'random_adapter', 'load_adapter', 'end_of_turn_token', 'generation_config_for',
-           'merge_adapter', 'Parity', 'compare_models', 'permute_qk', 'write_gguf', 'ollama_modelfile',
-           'check_modelfile', 'export_gguf', 'chat_repl', 'from_openai_messages', 'to_openai_tool_calls',
-           'RequestError', 'ChatRequest', 'parse_request', 'call_opening', 'chat_completion', 'make_app',
-           'BackgroundServer', 'serve_http', 'gradio_handler', 'make_gradio']
+__all__ = ['OLLAMA_TEMPLATES', 'random_adapter', 'load_adapter', 'end_of_turn_token', 'generation_config_for', 'merge_adapter',
+           'Parity', 'compare_models', 'permute_qk', 'write_gguf', 'ollama_template', 'trained_format',
+           'ollama_modelfile', 'check_modelfile', 'export_gguf', 'chat_repl', 'from_openai_messages',
+           'to_openai_tool_calls', 'RequestError', 'ChatRequest', 'parse_request', 'call_opening', 'chat_completion',
+           'make_app', 'BackgroundServer', 'serve_http', 'gradio_handler', 'make_gradio']
 
 # %% ../nbs/08_merge_serve.ipynb #39972be0
 def random_adapter(base:str, # offline alias, model folder or hub id the adapter belongs to
@@ -141,9 +142,15 @@ def permute_qk(w:np.ndarray, # a q_proj or k_proj weight, (heads * head_dim, hid
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 # %% ../nbs/08_merge_serve.ipynb #b11af134
+def _split_regex(tok) -> str|None:
+    "The regex of the tokenizer's `Split` pre-tokenizer step, if it has one."
+    pre = json.loads(tok.backend_tokenizer.to_str()).get('pre_tokenizer') or {}
+    return next((p['pattern'].get('Regex') for p in pre.get('pretokenizers', [pre]) if p.get('type') == 'Split'), None)
+
 def _tokenizer_pre(tok) -> str:
-    "llama.cpp's pre-tokenizer name for the vocabularies we know, else `default`."
+    "llama.cpp's pre-tokenizer name for the tokenizers we know, else `default`."
     vocab = tok.get_vocab()
+    if _split_regex(tok) == QWEN2_SPLIT: return 'qwen2'
     if '<|begin_of_text|>' in vocab: return 'llama-bpe'
     if '<repo_name>' in vocab and '<|im_start|>' in vocab: return 'smollm'
     return 'default'
@@ -175,15 +182,27 @@ def _add_tokenizer(w:gguf.GGUFWriter, tok, n_vocab:int):
     if tok.chat_template: w.add_chat_template(tok.chat_template)
 
 # %% ../nbs/08_merge_serve.ipynb #862b3e00
-def _check_llama(cfg):
-    "Raise `NotImplementedError` for configs this GGUF writer would get wrong."
-    if cfg.model_type != 'llama': raise NotImplementedError(f'GGUF export is written for llama-family models, not {cfg.model_type!r}; use llama.cpp\'s convert_hf_to_gguf.py')
+@dataclass(frozen=True)
+class _GGUFArch:
+    "How one transformers architecture is written for llama.cpp."
+    arch: gguf.MODEL_ARCH  # llama.cpp's architecture: tensor names and the metadata prefix
+    permute_qk: bool  # llama.cpp rotates adjacent pairs (True) rather than halves (NEOX), so q/k rows are reordered
+
+_GGUF_ARCHS = {'llama': _GGUFArch(gguf.MODEL_ARCH.LLAMA, permute_qk=True),
+               'qwen2': _GGUFArch(gguf.MODEL_ARCH.QWEN2, permute_qk=False)}
+
+def _gguf_arch(cfg) -> _GGUFArch:
+    "The GGUF architecture of a config; `NotImplementedError` for configs this writer would get wrong."
+    if cfg.model_type not in _GGUF_ARCHS:
+        raise NotImplementedError(f"GGUF export is written for {' and '.join(_GGUF_ARCHS)} models, not {cfg.model_type!r}; use llama.cpp's convert_hf_to_gguf.py")
     rope = getattr(cfg, 'rope_parameters', None) or getattr(cfg, 'rope_scaling', None) or {}
     if rope.get('rope_type', 'default') != 'default': raise NotImplementedError(f"rope scaling {rope.get('rope_type')!r} is not exported")
-    if getattr(cfg, 'attention_bias', False) or getattr(cfg, 'mlp_bias', False): raise NotImplementedError('biases are not exported')
+    if getattr(cfg, 'attention_bias', False) or getattr(cfg, 'mlp_bias', False): raise NotImplementedError('attention_bias / mlp_bias biases are not exported')
+    if getattr(cfg, 'use_sliding_window', False): raise NotImplementedError('sliding-window attention is not exported; llama.cpp runs qwen2 with full attention')
+    return _GGUF_ARCHS[cfg.model_type]
 
 def _add_hparams(w:gguf.GGUFWriter, cfg, dtype:str):
-    "Write a Llama config's hyper-parameters into GGUF metadata."
+    "Write a config's hyper-parameters into GGUF metadata (under the writer's architecture prefix)."
     rope = getattr(cfg, 'rope_parameters', None) or {}
     w.add_block_count(cfg.num_hidden_layers); w.add_context_length(cfg.max_position_embeddings)
     w.add_embedding_length(cfg.hidden_size); w.add_feed_forward_length(cfg.intermediate_size)
@@ -194,103 +213,217 @@ def _add_hparams(w:gguf.GGUFWriter, cfg, dtype:str):
     w.add_file_type(gguf.LlamaFileType.ALL_F32 if dtype == 'f32' else gguf.LlamaFileType.MOSTLY_F16)
 
 # %% ../nbs/08_merge_serve.ipynb #d9d8a492
-def _add_tensors(w:gguf.GGUFWriter, model, dtype:str):
-    "Write a Llama model's weights under GGUF names, q/k permuted for llama.cpp's rotary layout."
+def _add_tensors(w:gguf.GGUFWriter, model, dtype:str, arch:_GGUFArch):
+    "Write a model's weights under GGUF names, q/k permuted where llama.cpp's rotary layout needs it."
     cfg = model.config
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, cfg.num_hidden_layers)
+    names = gguf.get_tensor_name_map(arch.arch, cfg.num_hidden_layers)
     for name, t in model.state_dict().items():
         if name == 'lm_head.weight' and cfg.tie_word_embeddings: continue
         gname = names.get_name(name, try_suffixes=('.weight', '.bias'))
-        if gname is None: raise NotImplementedError(f'no GGUF name for tensor {name}')
+        if gname is None: raise NotImplementedError(f'no GGUF name for tensor {name} in the {cfg.model_type} architecture')
         a = t.detach().float().cpu().numpy()
-        if name.endswith('self_attn.q_proj.weight'): a = permute_qk(a, cfg.num_attention_heads)
-        if name.endswith('self_attn.k_proj.weight'): a = permute_qk(a, cfg.num_attention_heads, cfg.num_key_value_heads)
+        if arch.permute_qk and name.endswith('self_attn.q_proj.weight'): a = permute_qk(a, cfg.num_attention_heads)
+        if arch.permute_qk and name.endswith('self_attn.k_proj.weight'): a = permute_qk(a, cfg.num_attention_heads, cfg.num_key_value_heads)
         w.add_tensor(gname, a.astype(np.float16 if dtype == 'f16' and a.ndim > 1 else np.float32))
 
 def write_gguf(model, tok, path, # the `.gguf` file to write
                dtype:str='f32', # `f32` (exact) or `f16` (half the size)
                name:str|None=None # `general.name` in the metadata; default: the file's stem
               ) -> Path:
-    "Write a llama-family transformers model and its tokenizer (with chat template) to one GGUF file."
+    "Write a llama or qwen2 transformers model and its tokenizer (with chat template) to one GGUF file."
     if dtype not in ('f32', 'f16'): raise ValueError(f"dtype must be 'f32' or 'f16', not {dtype!r}")
-    _check_llama(model.config)
+    arch = _gguf_arch(model.config)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    w = gguf.GGUFWriter(path, 'llama')
+    w = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[arch.arch])
     w.add_name(name or path.stem)
-    _add_hparams(w, model.config, dtype); _add_tokenizer(w, tok, model.config.vocab_size); _add_tensors(w, model, dtype)
+    _add_hparams(w, model.config, dtype); _add_tokenizer(w, tok, model.config.vocab_size); _add_tensors(w, model, dtype, arch)
     w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
     return path
 
 # %% ../nbs/08_merge_serve.ipynb #2be0998a
-HERMES_OLLAMA_TEMPLATE = r'''{{- if or .System .Tools }}<|im_start|>system
-{{ if .System }}{{ .System }}{{ if .Tools }}
+@dataclass(frozen=True)
+class _TurnFrame:
+    "How a chat-template family frames a turn, as Ollama's Go template writes it."
+    bos: str  # written once at the start (the GGUF says not to add one)
+    open: str  # starts a turn header, before the role
+    head_end: str  # ends the header, after the role
+    head_sep: str  # between the header and the content
+    eot: str  # ends a turn: the token generation stops at
+    after_eot: str  # after each turn
+    tool_role: str|None  # role of tool results; None: the format's own (`tool`, or `ipython` for function_tag)
 
-{{ end }}{{ end }}
-{{- if .Tools }}# Tools
+    @property
+    def markers(self) -> list: return [m for m in (self.open, self.head_end, self.eot) if m]
+
+_FRAMES = {'chatml': _TurnFrame('', '<|im_start|>', '', '\n', '<|im_end|>', '\n', None),
+           'llama3': _TurnFrame('<|begin_of_text|>', '<|start_header_id|>', '<|end_header_id|>', '\n\n', '<|eot_id|>', '', 'ipython')}
+
+def _go_str(s:str) -> str: return '{{ ' + json.dumps(s) + ' }}' if s else ''  # a Go action printing `s`
+
+# The calls' separator tests `$m.ToolCalls`, not `.ToolCalls`: Ollama takes the text that starts a call (its
+# tag) from the first `if` on the field `.ToolCalls`, so that `if` must be the one around the calls.
+_OLLAMA_SKELETON = r"""@BOS@
+{{- if or .System .Tools }}@HEAD(system)@
+{{- if .System }}{{ .System }}{{ if .Tools }}{{ "\n\n" }}{{ end }}{{ end }}
+{{- if .Tools }}@SYSTEM@{{ end }}@EOT@
+{{- end }}
+{{- range $i, $m := .Messages }}
+{{- $last := eq (len (slice $.Messages $i)) 1 }}
+{{- if eq .Role "assistant" }}@HEAD(assistant)@{{ .Content }}
+{{- if and .Content $m.ToolCalls }}{{ "\n" }}{{ end }}
+{{- if .ToolCalls }}@CALLS@{{ end }}
+{{- if not $last }}@EOT@{{ end }}
+{{- else if ne .Role "system" }}@HEAD({{ if eq .Role "tool" }}@TOOL_ROLE@{{ else }}{{ .Role }}{{ end }})@{{ .Content }}@EOT@
+{{- end }}
+{{- if and (ne .Role "assistant") $last }}@HEAD(assistant)@{{ end }}
+{{- end }}"""
+
+def _fill_ollama(frame:_TurnFrame, system:str, calls:str, tool_role:str) -> str:
+    "The skeleton with one format's tools block, calls and tool role, framed by `frame`."
+    t = _OLLAMA_SKELETON.replace('@SYSTEM@', system).replace('@CALLS@', calls).replace('@TOOL_ROLE@', frame.tool_role or tool_role)
+    t = re.sub(r'@HEAD\((.*?)\)@', lambda m: frame.open + m[1] + frame.head_end + _go_str(frame.head_sep), t)
+    return t.replace('@BOS@', frame.bos).replace('@EOT@', frame.eot + _go_str(frame.after_eot))
+
+# %% ../nbs/08_merge_serve.ipynb #02c6e40d
+_GO_CALL = '{"name": "{{ .Function.Name }}", "arguments": {{ .Function.Arguments }}}'
+
+_OLLAMA_HERMES = dict(system="""# Tools
 
 You may call one or more functions to assist with the user query.
 
 You are provided with function signatures within <tools></tools> XML tags:
-<tools>
-{{- range .Tools }}
-{"type": "function", "function": {{ .Function }}}
-{{- end }}
+<tools>{{ range .Tools }}
+{"type": "function", "function": {{ .Function }}}{{ end }}
 </tools>
 
 For each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:
 <tool_call>
 {"name": <function-name>, "arguments": <args-json-object>}
-</tool_call>
-{{- end }}<|im_end|>
-{{ end }}
-{{- range $i, $_ := .Messages }}
-{{- $last := eq (len (slice $.Messages $i)) 1 }}
-{{- if eq .Role "assistant" }}<|im_start|>assistant
-{{ .Content }}
-{{- if .ToolCalls }}{{ if .Content }}
-{{ end }}
-{{- range $j, $c := .ToolCalls }}{{ if $j }}
-{{ end }}<tool_call>
-{"name": "{{ $c.Function.Name }}", "arguments": {{ $c.Function.Arguments }}}
-</tool_call>
-{{- end }}
-{{- end }}
-{{- if not $last }}<|im_end|>
-{{ end }}
-{{- else if ne .Role "system" }}<|im_start|>{{ .Role }}
-{{ .Content }}<|im_end|>
-{{ end }}
-{{- if and (ne .Role "assistant") $last }}<|im_start|>assistant
-{{ end }}
-{{- end }}'''
+</tool_call>""",
+calls='{{ range $j, $c := .ToolCalls }}<tool_call>\n' + _GO_CALL + '\n</tool_call>{{ if ne (len (slice $m.ToolCalls $j)) 1 }}\n{{ end }}{{ end }}')
+
+_OLLAMA_FUNCTION_TAG = dict(system="""You have access to the following functions:
+
+{{ range $j, $t := .Tools }}{{ if $j }}
+
+{{ end }}Use the function '{{ .Function.Name }}' to: {{ .Function.Description }}
+{{ .Function }}{{ end }}
+
+If you choose to call a function ONLY reply in the following format with no prefix or suffix:
+
+<function=example_function_name>{"example_name": "example_value"}</function>
+
+Reminder:
+- Function calls MUST follow the specified format, start with <function= and end with </function>
+- Required parameters MUST be specified
+- Put the entire function call reply on one line
+- If there is no function call available, answer the question like normal with your current knowledge""",
+calls='{{ range .ToolCalls }}<function={{ .Function.Name }}>{{ .Function.Arguments }}</function>{{ end }}')
+
+_OLLAMA_JSON = dict(system="""You can call these functions:
+{{ range $j, $t := .Tools }}{{ if $j }}
+{{ end }}{"type": "function", "function": {{ .Function }}}{{ end }}
+
+To call functions, reply with only a JSON list of calls: [{"name": <function-name>, "arguments": <args-json-object>}]. Otherwise answer normally.""",
+calls='[{{ range $j, $c := .ToolCalls }}{{ if $j }}, {{ end }}' + _GO_CALL + '{{ end }}]')
+
+# %% ../nbs/08_merge_serve.ipynb #ba1ab420
+def _go_short(x:str) -> str:
+    "Go template text printing the JSON-schema type name `x` as the compact format's short name (`string` → `str`)."
+    types = ['string', 'integer', 'number', 'boolean', 'object', 'array', 'null']
+    chain = '{{ else if '.join(f'eq {x} "{t}" }}}}{compact_type({"type": [t]})}' for t in types)
+    return '{{ if ' + chain + '{{ else }}{{ ' + x + ' }}{{ end }}'
+
+_GO_CTYPE = ('{{ if $v.Enum }}{{ range $x, $e := $v.Enum }}{{ if $x }}|{{ end }}{{ $e }}{{ end }}{{ else if not $v.Type }}any'
+             '{{ else if and (eq (len $v.Type) 1) (eq (index $v.Type 0) "array") }}['
+             '{{ with $v.Items }}{{ with .type }}' + _go_short('.') + '{{ else }}any{{ end }}{{ else }}any{{ end }}]'
+             '{{ else }}{{ range $x, $t := $v.Type }}{{ if $x }}|{{ end }}' + _go_short('$t') + '{{ end }}{{ end }}')
+
+_OLLAMA_COMPACT = dict(_OLLAMA_HERMES, system=(
+    '# Tools{{ range .Tools }}\n{{ .Function.Name }}({{ $req := .Function.Parameters.Required }}{{ $sep := "" }}'
+    '{{ range $k, $v := .Function.Parameters.Properties.All }}{{ $sep }}{{ $sep = ", " }}{{ $k }}{{ $opt := "?" }}'
+    '{{ range $req }}{{ if eq . $k }}{{ $opt = "" }}{{ end }}{{ end }}{{ $opt }}: ' + _GO_CTYPE + '{{ end }})'
+    '{{ with .Function.Description }} - {{ . }}{{ end }}{{ end }}\nCall a tool with <tool_call>{"name": ..., "arguments": {...}}</tool_call>.'))
+
+# %% ../nbs/08_merge_serve.ipynb #6808a370
+_OLLAMA_PARTS = {'hermes': _OLLAMA_HERMES, 'function_tag': _OLLAMA_FUNCTION_TAG, 'json': _OLLAMA_JSON, 'compact': _OLLAMA_COMPACT}
+OLLAMA_TEMPLATES = {family: {name: _fill_ollama(frame, tool_role=get_format(name).tool_role, **parts) for name, parts in _OLLAMA_PARTS.items()}
+                    for family, frame in _FRAMES.items()}
+
+def _frame(family:str) -> _TurnFrame:
+    "The turn framing of a template family, or a `ValueError` naming the known ones."
+    if family not in _FRAMES: raise ValueError(f'unknown template family {family!r}; use one of {sorted(_FRAMES)}')
+    return _FRAMES[family]
+
+def ollama_template(fmt='hermes', # a `ToolFormat` or its name: how tools and calls are written
+                    family='chatml' # the turn framing: `chatml` or `llama3`
+                   ) -> str:
+    "Ollama's Go template that writes tools and calls in format `fmt`, framed as `family` — the Go twin of `tool_template`."
+    _frame(family)
+    return OLLAMA_TEMPLATES[family][get_format(fmt).name]
 
 # %% ../nbs/08_merge_serve.ipynb #e78e2738
+def trained_format(tok) -> str|None:
+    "The tool format the tokenizer's chat template writes: the format of a package template, `hermes` for a model's own `<tool_call>` template (Qwen2.5), else None."
+    template = tok.chat_template or ''
+    found = [name for templates in TEMPLATE_FAMILIES.values() for name, t in templates.items() if t == template]
+    return found[0] if found else 'hermes' if '<tool_call>' in template else None
+
+def _modelfile_format(tok, fmt) -> str:
+    "`fmt` (the training run's), else the format the chat template writes; the two must agree."
+    found = trained_format(tok)
+    if fmt is None and found is None:
+        warnings.warn("can't tell the tool format from the tokenizer's chat template, so the Modelfile writes hermes; "
+                      "pass fmt= (the `fmt` of the experiment's config) to choose", stacklevel=3)
+    fmt = get_format(fmt or found or 'hermes').name
+    if found is not None and fmt != found:
+        raise ValueError(f"fmt={fmt!r}, but the tokenizer's chat template writes {found!r} calls; fix: pass fmt={found!r} or leave fmt out")
+    return fmt
+
 def ollama_modelfile(gguf_name:str, # the GGUF file, relative to the Modelfile's folder
-                     tok, # the tokenizer (for the end-of-turn stop token)
+                     tok, # the tokenizer: its chat template tells the format and family, its end-of-turn token the stop
                      system:str|None=None, # default system prompt
                      temperature:float=0.0, # Ollama's default is 0.8; tool calls want greedy
-                     num_ctx:int=4096 # context window Ollama allocates
+                     num_ctx:int=4096, # context window Ollama allocates
+                     fmt=None # tool format the model was trained with; default: the one its chat template writes
                     ) -> str:
-    "An Ollama Modelfile: the GGUF, the Hermes tool template, and stop tokens at the end of a turn."
-    stops = dict.fromkeys([end_of_turn_token(tok), '<|im_start|>' if '<|im_start|>' in tok.get_vocab() else None, tok.eos_token])
-    lines = [f'FROM ./{gguf_name}', f'TEMPLATE """{HERMES_OLLAMA_TEMPLATE}"""']
+    "An Ollama Modelfile: the GGUF, the Go template of the model's tool format and turn family, and stop tokens at the end of a turn."
+    family = template_family(tok)
+    frame = _frame(family)
+    stops = dict.fromkeys([frame.eot, frame.open, tok.eos_token])
+    lines = [f'FROM ./{gguf_name}', f'TEMPLATE """{ollama_template(_modelfile_format(tok, fmt), family)}"""']
     if system: lines.append(f'SYSTEM """{system}"""')
     lines += [f'PARAMETER stop "{s}"' for s in stops if s]
     lines += [f'PARAMETER temperature {temperature}', f'PARAMETER num_ctx {num_ctx}']
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/08_merge_serve.ipynb #edb76e08
-def check_modelfile(text:str) -> list:
-    "Problems with an Ollama Modelfile's structure for tool calling ([] when none)."
+def _call_tag(template:str) -> str:
+    "The text Ollama takes as the start of a tool call: the first text inside the first `if` on the field `.ToolCalls`, cut at `{`."
+    for m in re.finditer(r'{{-?\s*if\s+([^}]*?)\s*-?}}', template):
+        if not re.search(r'(?:^|\s)\.ToolCalls\b', re.sub(r'\([^()]*\)', '', m[1])): continue
+        body = re.match(r'(?:{{-?\s*range\b[^}]*}})*([^{]*)', template[m.end():])
+        return body[1].split('{')[0].strip()
+    return ''
+
+def check_modelfile(text:str, fmt='hermes', # the tool format the template should write
+                    family='chatml' # the turn framing it should use
+                   ) -> list:
+    "Problems with an Ollama Modelfile's structure for tool calling in format `fmt`, framed as `family` ([] when none)."
+    fmt, frame = get_format(fmt), _frame(family)
     problems = [] if re.search(r'^FROM \S+', text, re.M) else ['no FROM line']
     m = re.search(r'^TEMPLATE """(.*?)"""', text, re.M | re.S)
     tpl = m.group(1) if m else ''
     if not m: problems.append('no TEMPLATE """...""" block')
-    for needle in ['{{- if .Tools }}', '{{- range .Tools }}', '.ToolCalls', '<tool_call>', '</tool_call>', '{{ .Function }}', '$c.Function.Arguments']:
-        if needle not in tpl: problems.append(f'template lacks {needle}')
+    problems += [f'template lacks {n!r}' for n in ['.Tools }}', '.ToolCalls', *frame.markers] if n not in tpl]
+    if missing := [l for l in fmt.system_prompt([]).splitlines() if l not in tpl]: problems.append(f'template lacks the {fmt.name} tools prompt line {missing[0]!r}')
+    tag, call = _call_tag(tpl), fmt.render_calls([make_call('f', {})])
+    if not (tag and call.startswith(tag)): problems.append(f'a {fmt.name} call starts {call[:12]!r}, but Ollama would take {tag!r} as the start of a call')
+    role = re.search(r'eq \.Role "tool" }}(\w+)', tpl)
+    if not role or role[1] != (frame.tool_role or fmt.tool_role): problems.append(f'template does not write tool results in the {frame.tool_role or fmt.tool_role!r} role')
     opened, closed = len(re.findall(r'{{-?\s*(?:if|range|with)\b', tpl)), len(re.findall(r'{{-?\s*end\s*-?}}', tpl))
     if opened != closed: problems.append(f'template opens {opened} blocks but closes {closed}')
-    if 'PARAMETER stop "<|im_end|>"' not in text: problems.append('no PARAMETER stop "<|im_end|>"')
+    if f'PARAMETER stop "{frame.eot}"' not in text: problems.append(f'no PARAMETER stop "{frame.eot}"')
     return problems
 
 # %% ../nbs/08_merge_serve.ipynb #debea492
@@ -298,17 +431,15 @@ def export_gguf(model_dir, # a saved model folder, e.g. from `merge_adapter`
                 out_dir, # folder for `<name>.gguf` and `Modelfile`
                 dtype:str='f16', # `f16` (half the size) or `f32` (exact)
                 name:str='model', # file stem of the GGUF
-                system:str|None=None # default system prompt baked into the Modelfile
+                system:str|None=None, # default system prompt baked into the Modelfile
+                fmt=None # tool format the model was trained with (the experiment's `fmt`); default: the one its chat template writes
                ) -> Path:
-    "Export a saved llama-family model folder to `<name>.gguf` plus an Ollama `Modelfile`; returns the GGUF path."
+    "Export a saved llama or qwen2 model folder to `<name>.gguf` plus an Ollama `Modelfile` for its tool format; returns the GGUF path."
     model, tok = load_model(str(model_dir), device='cpu', dtype=torch.float32)
-    if tool_template('compact') == tok.chat_template:
-        warnings.warn("this model was trained with the compact tools block, but the Ollama Modelfile's template writes Hermes' "
-                      "JSON <tools> block (Ollama's Go template cannot write the compact signatures); serve it with "
-                      "`toolcall-lab serve`, which renders the tokenizer's own template, for the prompt it was trained on", stacklevel=2)
     out = Path(out_dir)
+    modelfile = ollama_modelfile(f'{name}.gguf', tok, system, fmt=fmt)
     path = write_gguf(model, tok, out/f'{name}.gguf', dtype)
-    (out/'Modelfile').write_text(ollama_modelfile(path.name, tok, system))
+    (out/'Modelfile').write_text(modelfile)
     return path
 
 # %% ../nbs/08_merge_serve.ipynb #d95e308c
