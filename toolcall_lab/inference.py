@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import jsonschema
-import torch
-from transformers import TextStreamer
-from transformers.utils import get_json_schema
+from fastcore.meta import delegates
+from transformers.utils import get_json_schema  # no torch: `generate` imports it, so the text formats load without it
 
 # %% auto #0
 __all__ = ['FORMATS', 'as_tools', 'template_renders_tools', 'Parsed', 'make_call', 'ToolFormat', 'HermesFormat',
@@ -385,6 +384,8 @@ def generate(model, tok, messages:list, # chat messages (the canonical record's 
              prefill:str='' # text the assistant turn starts with
             ) -> Generation:
     "Generate the next assistant turn for `messages` (offering `tools`), parse its tool calls, and time it."
+    import torch
+    from transformers import TextStreamer
     prompt = build_prompt(tok, messages, tools, fmt, chat_template) + prefill
     enc = tok(prompt, return_tensors='pt', add_special_tokens=False).to(model.device)
     sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
@@ -435,11 +436,13 @@ def call_tool(call:dict, functions:list|dict, strict:bool=True) -> dict:
     return {'role': 'tool', 'name': name, 'content': content}
 
 # %% ../nbs/01_inference_basics.ipynb #4f3147b8
+@delegates(generate, but=['tools'])
 def tool_loop(model, tok, messages:list, functions:list|dict, # typed, documented Python functions the model may call (or name → function)
               fmt='hermes', max_rounds:int=3, # stop after this many generations
-              verbose:bool=True, **kwargs # passed to `generate`
+              verbose:bool=True, # print each assistant turn and tool result
+              **kwargs
              ) -> list:
-    "Generate, run the tool calls, feed results back, until the model answers without a call; returns all messages."
+    "Generate, run the tool calls, feed results back, until the model answers without a call; returns all messages. Other keyword arguments go to `generate`."
     msgs, fns = list(messages), _registry(functions)
     tools = _schemas(fns)
     for _ in range(max_rounds):
