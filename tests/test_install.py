@@ -6,6 +6,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVE_ONLY = ('fastapi', 'uvicorn', 'gradio')
 
 
+def run(code: str) -> str:
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
 def test_serve_packages_are_an_extra():
     cfg = configparser.ConfigParser(); cfg.read(ROOT / 'settings.ini')
     core, serve = cfg['DEFAULT']['requirements'].split(), cfg['DEFAULT']['serve_requirements'].split()
@@ -15,8 +21,21 @@ def test_serve_packages_are_an_extra():
 
 
 def test_core_modules_do_not_import_the_serve_packages():
-    code = ('import sys, toolcall_lab.cli, toolcall_lab.train, toolcall_lab.evaluate, toolcall_lab.serve; '
-            f'print(sorted(m for m in {SERVE_ONLY!r} if m in sys.modules))')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == '[]', f'imported without serving anything: {out.stdout.strip()}'
+    mods = 'models inference data templates builtin masking train evaluate compare share cli'.split()
+    code = f"import sys\nfor m in {mods!r}: __import__('toolcall_lab.' + m)\nprint(sorted(m for m in {SERVE_ONLY!r} if m in sys.modules))"
+    assert run(code) == '[]', 'imported without serving anything'
+
+
+def test_without_the_extra_serve_still_merges_and_says_what_to_install():
+    "With fastapi, uvicorn and gradio missing, `serve` imports (merge and GGUF export work) and the HTTP server names the extra."
+    code = f'''import sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {SERVE_ONLY!r}: raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, Missing())
+from toolcall_lab import serve
+assert callable(serve.merge_adapter) and callable(serve.export_gguf)
+try: serve.make_app(None, None)
+except Exception as e: print(type(e).__name__, e)'''
+    out = run(code)
+    assert out.startswith('UserError') and "toolcall_lab[serve]" in out, out

@@ -17,7 +17,6 @@ from .train import (TrainConfig, atomic_write, config_from_dict, load_config, lo
                                 resume_config, sweep, sweep_commands, train)
 from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_eval, load_for_eval, write_report
 from .compare import compare
-from .serve import merge_adapter, export_gguf, load_adapter, serve_http, chat_repl, make_gradio
 from .share import push
 
 # %% auto #0
@@ -236,6 +235,7 @@ def import_function(path:str):
 # %% ../nbs/09_cli.ipynb #66fbbbf5
 def run_serve(args):
     "The `serve` command: load the model (+ adapter), then chat, HTTP or Gradio."
+    from toolcall_lab.serve import chat_repl, load_adapter, make_gradio, serve_http  # HTTP and Gradio need the [serve] extra
     if args.adapter: model, tok = load_adapter(args.adapter)
     else:
         model, tok = load_model(args.model)
@@ -263,6 +263,7 @@ def _run(args, argv:list|None=None):
     elif args.command == 'eval': run_eval(args)
     elif args.command == 'report': print(write_report(args.folder, args.before, args.after or None))
     elif args.command == 'merge':
+        from toolcall_lab.serve import export_gguf, merge_adapter
         out = merge_adapter(args.adapter, _folder(args.out, '--out'), args.base)
         print(f'merged model: {out}')
         if args.gguf: print(f"GGUF + Modelfile: {export_gguf(out, Path(args.out)/'gguf', args.gguf_dtype)}")

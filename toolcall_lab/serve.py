@@ -14,20 +14,27 @@ import jinja2
 import jsonschema
 import numpy as np
 import torch
-import uvicorn
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
 from peft import LoraConfig, PeftModel, get_peft_model
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 from transformers import AutoTokenizer
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QWEN2_SPLIT
 
 from .inference import (FunctionTagFormat, HermesFormat, JsonFormat, as_tools, build_prompt, compact_type, generate,
                         get_format, make_call, tool_loop)
-from .models import load_model
+from .models import UserError, load_model
+from .data import ROLE_NAMES, ConversionError, normalize_record
+try:  # the HTTP endpoint needs the `[serve]` extra; merging, GGUF export and the terminal chat do not
+    import uvicorn
+    from fastapi import Depends, FastAPI, Request
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
+except ImportError: uvicorn = None
+
+def _need_serve_extra():
+    "A clear error when the HTTP server's packages are not installed."
+    if uvicorn is None: raise UserError('serving over HTTP needs fastapi and uvicorn', "pip install 'toolcall_lab[serve]'")
 from .templates import TEMPLATE_FAMILIES, template_family, with_tool_template
 
 # %% auto #0
@@ -472,25 +479,9 @@ def chat_repl(model, tok, functions:list=(), # typed, documented Python function
     return msgs
 
 # %% ../nbs/08_merge_serve.ipynb #d7ad6b72
-def _text(content) -> str:
-    "Message content as text: a string, or the text parts of an OpenAI content list."
-    if content is None: return ''
-    if isinstance(content, str): return content
-    return ''.join(p.get('text', '') for p in content if isinstance(p, dict) and p.get('type') == 'text')
-
 def from_openai_messages(messages:list) -> list:
-    "Canonical messages from OpenAI chat messages (arguments as JSON strings, tool results by `tool_call_id`)."
-    out, names = [], {}
-    for m in messages:
-        role = 'system' if m['role'] == 'developer' else m['role']
-        msg = {'role': role, 'content': _text(m.get('content'))}
-        if role == 'assistant' and m.get('tool_calls'):
-            calls = [c['function'] for c in m['tool_calls']]
-            names.update({c.get('id'): f['name'] for c, f in zip(m['tool_calls'], calls)})
-            msg['tool_calls'] = [make_call(f['name'], json.loads(f['arguments']) if isinstance(f['arguments'], str) else f['arguments']) for f in calls]
-        if role == 'tool': msg['name'] = m.get('name') or names.get(m.get('tool_call_id'), '')
-        out.append(msg)
-    return out
+    "Canonical messages from OpenAI chat messages, through the record's one lenient normaliser (`developer` → `system`, JSON-string arguments decoded, tool results named by `tool_call_id`)."
+    return normalize_record({'messages': messages})['messages']
 
 def to_openai_tool_calls(calls:list) -> list:
     "OpenAI `tool_calls` (with ids and `arguments` as a JSON string) from canonical calls."
@@ -586,7 +577,7 @@ class _ToolCall(_Wire):
     function: _CalledFunction
 
 class _Message(_Wire):
-    role: Literal['system', 'developer', 'user', 'assistant', 'tool']
+    role: Literal[(*ROLE_NAMES, 'developer')]  # the record's roles, plus OpenAI's name for a system turn
     content: Annotated[list[_TextPart]|None, BeforeValidator(_content)] = None
     name: str|None = None
     tool_calls: list[_ToolCall]|None = None
@@ -695,7 +686,8 @@ def chat_completion(model, tok, body:dict, # a request that passed `parse_reques
     field = 'max_completion_tokens' if body.get('max_completion_tokens') else 'max_tokens'
     limit = body.get(field) or max_new_tokens
     if limit > max_new_tokens: raise RequestError(400, f'{field}: this server generates at most {max_new_tokens} tokens', field)
-    messages = from_openai_messages(body['messages'])
+    try: messages = from_openai_messages(body['messages'])
+    except ConversionError as e: raise RequestError(400, f'messages: {e}', 'messages') from None
     tools, prefill, required = _tool_plan(body, fmt)
     try: n_prompt = len(tok(build_prompt(tok, messages, tools, fmt) + prefill, add_special_tokens=False)['input_ids'])
     except jinja2.TemplateError as e: raise RequestError(400, f'the chat template cannot render these messages: {e.message}', 'messages') from None
@@ -737,6 +729,7 @@ def make_app(model, tok, model_name:str='toolcall-lab', # the id clients pass as
              api_key:str|None=None # when set, every request must send `Authorization: Bearer <api_key>`
             ) -> FastAPI:
     "A FastAPI app serving `model` as OpenAI-compatible `POST /v1/chat/completions` and `GET /v1/models`."
+    _need_serve_extra()
     if api_key is not None and not api_key.strip(): raise ValueError('api_key is empty; pass None to serve without authentication')
     app, lock = FastAPI(title=f'toolcall-lab: {model_name}'), threading.Lock()
 
@@ -786,6 +779,7 @@ def _raw_body(max_bytes:int, model_name:str):
 class BackgroundServer:
     "Run an ASGI app with uvicorn on a background thread; a context manager that always shuts it down."
     def __init__(self, app, host:str='127.0.0.1', port:int=0, timeout:float=30):
+        _need_serve_extra()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -827,8 +821,9 @@ def serve_http(model, tok, model_name:str='toolcall-lab',
 # %% ../nbs/08_merge_serve.ipynb #47794f4d
 def _from_gradio(history:list) -> list:
     "Canonical messages from Gradio's messages-format history, without the tool-trace bubbles."
-    return [{'role': m['role'], 'content': _text(m['content']) if not isinstance(m['content'], dict) else ''}
-            for m in history if not (m.get('metadata') or {}).get('title')]
+    shown = [{'role': m['role'], 'content': m['content'] if not isinstance(m['content'], (dict, tuple)) else ''}  # file uploads carry no text
+             for m in history if not (m.get('metadata') or {}).get('title')]
+    return normalize_record({'messages': shown})['messages']
 
 def _to_gradio(msgs:list) -> list:
     "Gradio messages for new loop messages: calls and results as titled bubbles, then the answer."
@@ -845,7 +840,7 @@ def gradio_handler(model, tok, functions:list=(), messages:list|None=None, # con
                   ):
     "A `fn(message, history)` for `gr.ChatInterface` that runs the tool loop and returns its messages."
     def respond(message, history):
-        convo = list(messages or []) + _from_gradio(history) + [{'role': 'user', 'content': _text(message) if not isinstance(message, dict) else message.get('text', '')}]
+        convo = list(messages or []) + _from_gradio(history) + [{'role': 'user', 'content': message if isinstance(message, str) else message.get('text', '')}]
         return _to_gradio(tool_loop(model, tok, convo, list(functions), fmt, max_rounds, verbose=False, **kwargs)[len(convo):]) or [{'role': 'assistant', 'content': ''}]
     return respond
 
