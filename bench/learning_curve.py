@@ -15,7 +15,8 @@ understate what a run of that length with its own schedule would reach."""
 import argparse, json, re, time
 from pathlib import Path
 
-from toolcall_lab.evaluate import evaluate_model, load_eval, load_for_eval
+from toolcall_lab.evaluate import evaluate_model, load_eval
+from toolcall_lab.models import load_model
 from toolcall_lab.templates import with_tool_template
 from toolcall_lab.train import load_data
 
@@ -54,12 +55,12 @@ def main():
     rows = []
     if args.skip_base and (exp/'eval_base.json').exists(): rows.append(('base', load_eval(exp, 'base')))
     else:
-        model, tok = load_for_eval(cfg['model'])
+        model, tok = load_model(cfg['model'])
         with_tool_template(tok, cfg['fmt'])
         rows.append(('base', evaluate_model(model, tok, test, cfg['fmt'], 'base', exp, args.max_new_tokens, limit=limit)))
     for step, folder in checkpoints(exp):
         t = time.perf_counter()
-        model, tok = load_for_eval(cfg['model'], adapter=folder, merge=True)
+        model, tok = load_model(cfg['model'], adapter=folder, merge=True)
         rows.append((step, evaluate_model(model, tok, test, cfg['fmt'], f'step{step}', exp, args.max_new_tokens, limit=limit)))
         print(f'step {step}: evaluated in {time.perf_counter() - t:.0f} s', flush=True)
     md = f"{cfg['model']}, rank {cfg['rank']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, data {', '.join(cfg['data'])}; " \

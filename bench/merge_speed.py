@@ -2,7 +2,7 @@
 
     python bench/merge_speed.py EXPERIMENT/final_model [--n 16] [--max-new-tokens 96] [--repeats 2] [--threads 2]
 
-Loads the base model of the adapter's experiment twice with `load_for_eval`: once as base + PEFT adapter
+Loads the base model of the adapter's experiment twice with `load_model(..., adapter=...)`: once as base + PEFT adapter
 (`merge=False`, the adapter's `B·A` computed beside every targeted layer at every step) and once merged
 (`merge=True`, PEFT's `merge_and_unload`). Generates `--n` prompts from the built-in test split (spread over
 decisions, as the demo picks them) greedily in one batch with each, alternating the two `--repeats` times so that
@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from toolcall_lab.builtin import load_builtin
-from toolcall_lab.evaluate import eval_turns, generate_batch, load_for_eval, render_prompts, sample_turns
+from toolcall_lab.evaluate import eval_turns, generate_batch, render_prompts, sample_turns
+from toolcall_lab.models import load_model
 
 
 def base_model_of(adapter: Path) -> str:
@@ -36,8 +37,8 @@ def main():
 
     adapter = Path(args.adapter)
     name = base_model_of(adapter)
-    models = {'adapter attached': load_for_eval(name, adapter=adapter, merge=False),
-              'merged': load_for_eval(name, adapter=adapter, merge=True)}
+    models = {'adapter attached': load_model(name, adapter=adapter, merge=False),
+              'merged': load_model(name, adapter=adapter, merge=True)}
     tok = models['merged'][1]
     prompts = render_prompts(tok, sample_turns(eval_turns(load_builtin('all')['test']), args.n))
     print(f'{name} + {adapter}, {torch.get_num_threads()} threads: {len(prompts)} prompts in one batch, '

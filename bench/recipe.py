@@ -12,7 +12,8 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from toolcall_lab.evaluate import HEADLINE, evaluate_model, load_for_eval
+from toolcall_lab.evaluate import HEADLINE, evaluate_model
+from toolcall_lab.models import load_model
 from toolcall_lab.train import TrainConfig, load_data, train
 
 
@@ -54,7 +55,7 @@ def main():
     if a.no_eval: return
     dd = load_data(cfg.data)
     for step in range(every, a.steps + 1, every):
-        model, tok = load_for_eval(cfg.model, adapter=out / (f'checkpoint-{step}' if step < a.steps else 'final_model'), merge=True)
+        model, tok = load_model(cfg.model, adapter=out / (f'checkpoint-{step}' if step < a.steps else 'final_model'), merge=True)
         t = time.perf_counter()
         test = evaluate_model(model, tok, dd['test'], cfg.fmt, f'lora_{step}', out, a.max_new_tokens)
         seen = evaluate_model(model, tok, dd['validation'], cfg.fmt, f'lora_{step}_validation', out, a.max_new_tokens, limit=a.val_limit)

@@ -16,17 +16,17 @@ import torch
 from matplotlib.figure import Figure
 
 from .inference import Generation, Parsed, as_tools, build_prompt, check_arguments, get_format, make_call
-from .models import DEFAULT_MODEL, load_model
+from .models import end_of_turn_ids
 from .templates import chat_template_for, normalize_record
 
 # %% auto #0
 __all__ = ['DECISIONS', 'RATES', 'LOWER_IS_BETTER', 'HEADLINE', 'text_decision', 'predicted_decision', 'canonical_calls',
            'gold_decision', 'eval_turns', 'same_value', 'key_agreement', 'match_calls', 'acceptable_from_calls',
            'type_ok', 'normalize_text', 'ast_equal', 'ast_check', 'ast_match', 'score_turn', 'bootstrap_ci', 'ratio',
-           'confusion', 'macro_f1', 'rates', 'summarize', 'end_of_turn_ids', 'generate_batch', 'sample_turns',
-           'render_prompts', 'turn_row', 'EvalResult', 'save_eval', 'load_eval', 'evaluate_model', 'load_for_eval',
-           'plot_metrics', 'plot_confusions', 'per_tool_accuracy', 'plot_per_tool', 'breakdown', 'instructive_failures',
-           'write_report']
+           'confusion', 'macro_f1', 'rates', 'summarize', 'generate_batch', 'sample_turns', 'render_prompts',
+           'turn_row', 'EvalResult', 'save_eval', 'load_eval', 'evaluate_model', 'plot_metrics', 'plot_confusions',
+           'per_tool_accuracy', 'plot_per_tool', 'breakdown', 'instructive_failures', 'write_report', 'got_worse',
+           'worse_metrics', 'metric_table']
 
 # %% ../nbs/06_evaluate.ipynb #2bdf84a6
 DECISIONS = ('call', 'answer', 'ask', 'decline')
@@ -294,7 +294,7 @@ RATES = {  # metric: (numerator column, denominator column or None for "turns wh
     'args_per_key': ('key_hits', 'key_total'), 'full_call_exact': ('full_call_ok', None), 'ast_match': ('ast_ok', None),
     'json_validity_rate': ('json_ok', None), 'schema_validity_rate': ('schema_ok', None),
     'hallucination_rate': ('unknown_tools', 'n_calls'), 'hallucinated_arg_rate': ('unknown_args', 'n_args')}
-LOWER_IS_BETTER = ('hallucination_rate', 'hallucinated_arg_rate')
+LOWER_IS_BETTER = ('hallucination_rate', 'hallucinated_arg_rate', 'latency_p50_s', 'latency_p95_s')  # for every other metric higher is better
 
 def _num_den(df, num:str, den:str|None):
     "Numerator and denominator arrays of a rate; a missing (NaN) value means the turn does not count."
@@ -324,15 +324,6 @@ def summarize(df:pd.DataFrame, # one row per turn, as `score_turn` makes them (p
                 'tokens_per_s': dict(value=ratio(df['new_tokens'], s))}
     return out
 
-# %% ../nbs/06_evaluate.ipynb #ed3433ce
-def end_of_turn_ids(tok, model=None) -> list:
-    "Token ids that end an assistant turn: the tokenizer's eos, `<|im_end|>` where it exists, and the model's eos ids."
-    ids = [tok.eos_token_id, tok.get_vocab().get('<|im_end|>')]
-    if model is not None:
-        eos = model.generation_config.eos_token_id
-        ids += eos if isinstance(eos, list) else [eos]
-    return sorted({i for i in ids if i is not None})
-
 # %% ../nbs/06_evaluate.ipynb #e6c1c6fe
 def _left_padded(tok, texts:list, device):
     "Tokenized texts padded on the left (without added special tokens), on `device`."
@@ -355,10 +346,13 @@ def _generate_padded(model, tok, texts:list, max_new_tokens:int, stop:list) -> t
 def generate_batch(model, tok, prompts:list, # prompt texts (already rendered with the chat template)
                    fmt='hermes', # tool-call format used to parse the outputs
                    max_new_tokens:int=96, batch_size:int=16, # prompts generated together
-                   progress:bool=False # show a progress bar over batches
+                   progress:bool=False, # show a progress bar over batches
+                   tools:list|None=None # the tools offered in each prompt, one list per prompt (the json format keeps only calls to them)
                   ) -> list:
-    "Greedy `Generation`s for `prompts` in their order, generated in length-sorted, left-padded batches."
+    "Greedy `Generation`s for `prompts` in their order, generated in length-sorted, left-padded batches, each parsed with its prompt's tools."
     stop, fmt = end_of_turn_ids(tok, model), get_format(fmt)
+    tools = [None] * len(prompts) if tools is None else list(tools)
+    if len(tools) != len(prompts): raise ValueError(f'{len(tools)} tool lists for {len(prompts)} prompts; fix: pass one list of tools per prompt')
     lengths = [len(tok(p, add_special_tokens=False)['input_ids']) for p in prompts]
     order = np.argsort(lengths, kind='stable')
     batches = [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
@@ -370,7 +364,7 @@ def generate_batch(model, tok, prompts:list, # prompt texts (already rendered wi
         rows, seconds = _generate_padded(model, tok, [prompts[i] for i in idx], max_new_tokens, stop)
         for i, ids in zip(idx, rows):
             text = tok.decode(ids, skip_special_tokens=True)
-            out[i] = Generation(text, fmt.parse(text), lengths[i], len(ids), seconds / len(idx))
+            out[i] = Generation(text, fmt.parse(text, tools[i]), lengths[i], len(ids), seconds / len(idx))
     return out
 
 # %% ../nbs/06_evaluate.ipynb #2956222f
@@ -462,33 +456,13 @@ def evaluate_model(model, tok, data, # test split: `datasets.Dataset` or list of
     "Generate every assistant turn of `data` greedily in batches, score it, and summarise with confidence intervals."
     turns = sample_turns(eval_turns(data), limit, seed)
     t = time.perf_counter()
-    gens = generate_batch(model, tok, render_prompts(tok, turns, fmt), fmt, max_new_tokens, batch_size, progress)
+    gens = generate_batch(model, tok, render_prompts(tok, turns, fmt), fmt, max_new_tokens, batch_size, progress, [t['tools'] for t in turns])
     df = pd.DataFrame([turn_row(tu, g, fmt) for tu, g in zip(turns, gens)])
     meta = dict(model=getattr(model.config, '_name_or_path', ''), fmt=get_format(fmt).name, max_new_tokens=max_new_tokens,
                 batch_size=batch_size, n_turns=len(turns), device=str(model.device), wall_s=round(time.perf_counter() - t, 2))
     res = EvalResult(tag, summarize(df, n_boot, seed), df, meta)
     if out_dir is not None: save_eval(res, out_dir)
     return res
-
-# %% ../nbs/06_evaluate.ipynb #f478c081
-def load_for_eval(model_name:str=DEFAULT_MODEL, # offline alias, local folder or hub id of the base model
-                  adapter=None, # folder of a PEFT adapter trained on `model_name` (with its tokenizer)
-                  device:str|None=None, dtype=None,
-                  merge:bool=False # fold the adapter into the base weights: same outputs, faster generation
-                 ):
-    "`(model, tokenizer)` of a base model, with a PEFT adapter and the adapter's tokenizer when `adapter` is given."
-    model, tok = load_model(model_name, device=device, dtype=dtype)
-    if adapter is None: return model, tok
-    from peft import PeftModel
-    from transformers import AutoTokenizer
-    adapter = Path(adapter)
-    if not (adapter/'adapter_config.json').exists(): raise FileNotFoundError(f'{adapter} has no adapter_config.json; fix: pass the folder the training run saved (e.g. final_model/)')
-    model = PeftModel.from_pretrained(model, adapter).eval()
-    if merge: model = model.merge_and_unload()
-    if (adapter/'tokenizer_config.json').exists():
-        tok = AutoTokenizer.from_pretrained(adapter)
-        if tok.pad_token is None: tok.pad_token = tok.eos_token
-    return model, tok
 
 # %% ../nbs/06_evaluate.ipynb #f4046c09
 HEADLINE = ('decision_macro_f1', 'tool_name_accuracy', 'args_exact', 'args_per_key', 'full_call_exact', 'ast_match',
@@ -575,20 +549,6 @@ def _failures_md(turns:pd.DataFrame, k:int=10) -> str:
                      for i, r in enumerate(f.itertuples(), 1))
 
 # %% ../nbs/06_evaluate.ipynb #7a54a3b2
-def _metrics_md(results:list) -> str:
-    "The metric table: one column per result, and the change when there are two."
-    head = '| metric | ' + ' | '.join(r.tag for r in results) + (' | change |' if len(results) == 2 else ' |')
-    rows = [head, '|---' * (len(results) + 1 + (len(results) == 2)) + '|']
-    for m in list(_ORDER) + ['latency_p50_s', 'latency_p95_s', 'tokens_per_s']:
-        vals = [r.metrics.get(m) for r in results]
-        if all(v is None for v in vals): continue
-        cells = [_fmt_metric(v) if v else 'n/a' for v in vals]
-        if len(results) == 2:
-            a, b = (v['value'] if v else np.nan for v in vals)
-            cells.append('' if np.isnan(a) or np.isnan(b) else f'{b - a:+.3f}')
-        rows.append(f"| {m}{' ↓' if m in LOWER_IS_BETTER else ''} | " + ' | '.join(cells) + ' |')
-    return '\n'.join(rows)
-
 def _cell(t:pd.DataFrame, key, m:str) -> str:
     "One rate of a `breakdown` table as text (`n/a` when missing or NaN)."
     v = t[m].get(key, np.nan)
@@ -619,7 +579,7 @@ def write_report(out_dir, # folder holding `eval_<tag>.json` / `.csv`; the repor
     results = [load_eval(out, t) for t in filter(None, [before_tag, after_tag])]
     plot_metrics(results, out/'metrics.png'); plot_confusions(results, out/'confusion.png'); plot_per_tool(results, out/'per_tool.png')
     meta = '\n'.join(f"- **{r.tag}**: {len(r.turns)} turns; " + ', '.join(f'{k} `{v}`' for k, v in r.meta.items()) for r in results)
-    parts = [f"# Evaluation: {' vs '.join(r.tag for r in results)}", meta, _metrics_md(results),
+    parts = [f"# Evaluation: {' vs '.join(r.tag for r in results)}", meta, metric_table({r.tag: r for r in results}, _REPORT_ROWS),
              'Rates with 95% bootstrap intervals over turns; ↓ = lower is better; n/a = the rate applied to no turn.',
              '![metrics](metrics.png)', '## Decisions (rows gold, columns predicted)', '![confusion](confusion.png)',
              '## Per tool', '![per tool](per_tool.png)', '## Per dataset', _breakdown_md(results, 'dataset'),
@@ -627,3 +587,43 @@ def write_report(out_dir, # folder holding `eval_<tag>.json` / `.csv`; the repor
     parts += [s for r in results for s in (f'## {k} most instructive failures: {r.tag}', _failures_md(r.turns, k))]
     (out/'report.md').write_text('\n\n'.join(parts) + '\n')
     return out/'report.md'
+
+# %% ../nbs/06_evaluate.ipynb #24494141
+def _metrics_of(e) -> dict:
+    "The metrics of an `EvalResult`, of a saved evaluation (`eval_<tag>.json` read as a dict), or a metrics dict itself."
+    return e.metrics if isinstance(e, EvalResult) else e.get('metrics', e)
+
+def _value(m:dict|None) -> float|None:
+    "A metric's value; None when missing or NaN (the rate applied to no turn)."
+    v = (m or {}).get('value')
+    return None if v is None or np.isnan(v) else float(v)
+
+def got_worse(metric:str, before, after) -> bool:
+    "Whether `after` is worse than `before` (lower is better for `LOWER_IS_BETTER` metrics); False when either is None."
+    if before is None or after is None: return False
+    return after > before if metric in LOWER_IS_BETTER else after < before
+
+def worse_metrics(before, after, names=HEADLINE) -> list:
+    "The metrics among `names` that got worse from `before` to `after` (each an `EvalResult`, a saved evaluation or its metrics)."
+    a, b = _metrics_of(before), _metrics_of(after)
+    return [k for k in names if got_worse(k, _value(a.get(k)), _value(b.get(k)))]
+
+def _change(k:str, before:dict|None, after:dict|None) -> str:
+    "The change of metric `k` as `+0.123`, marked `**worse**` when it got worse; `n/a` when either side has no value."
+    a, b = _value(before), _value(after)
+    if a is None or b is None: return 'n/a'
+    return f'{b - a:+.3f}' + (' **worse**' if got_worse(k, a, b) else '')
+
+_REPORT_ROWS = (*_ORDER, 'latency_p50_s', 'latency_p95_s', 'tokens_per_s')  # the report's table: every rate, then speed
+
+def metric_table(evals:dict, # `{tag: evaluation}`: `EvalResult`s, saved evaluations (`eval_<tag>.json` as dicts) or their metrics
+                 names=HEADLINE # the metrics, one row each, in this order
+                ) -> str:
+    "A Markdown table of metrics `names` (value [95% CI]) per evaluation; with two, the change, every metric that got worse marked."
+    tags, ms = list(evals), [_metrics_of(e) for e in evals.values()]
+    two = len(ms) == 2
+    rows = ['| metric | ' + ' | '.join(tags) + (' | change |' if two else ' |'), '|---' * (len(tags) + 1 + two) + '|']
+    for k in names:
+        cells = [_fmt_metric(m[k]) if m.get(k) else 'n/a' for m in ms] + ([_change(k, *(m.get(k) for m in ms))] if two else [])
+        rows.append(f"| {k}{' ↓' if k in LOWER_IS_BETTER else ''} | " + ' | '.join(cells) + ' |')
+    return '\n'.join(rows)

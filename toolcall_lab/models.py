@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_models.ipynb #ddd3228b
 from __future__ import annotations
-import hashlib, importlib.util, json, os, shutil, socket, tempfile, threading, time, warnings
+import contextlib, hashlib, importlib.util, json, os, shutil, socket, tempfile, threading, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,10 +14,11 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, LlamaConfig, LlamaForCausalLM
 
 # %% auto #0
-__all__ = ['OFFLINE_MODELS', 'DEFAULT_MODEL', 'UserError', 'OfflineModel', 'cache_dir', 'package_file', 'sha256_file',
-           'check_sha256', 'gguf_file', 'offline_model', 'convert_gguf', 'check_manifest', 'prepare_model',
-           'pick_device', 'pick_dtype', 'quantization_config', 'model_kind', 'hub_model', 'resolve_model',
-           'load_tokenizer', 'load_model', 'tiny_model']
+__all__ = ['OFFLINE_MODELS', 'DEFAULT_MODEL', 'TURN_ENDS', 'UserError', 'OfflineModel', 'cache_dir', 'package_file',
+           'sha256_file', 'check_sha256', 'gguf_file', 'offline_model', 'convert_gguf', 'check_manifest',
+           'prepare_model', 'pick_device', 'pick_dtype', 'quantization_config', 'model_kind', 'hub_model',
+           'resolve_model', 'load_tokenizer', 'end_of_turn_token', 'end_of_turn_ids', 'generation_config_for',
+           'load_model', 'tiny_model', 'adapter_base', 'peft_deprecation_silenced']
 
 # %% ../nbs/00_models.ipynb #ce90aa56
 class UserError(ValueError):
@@ -266,20 +267,48 @@ def resolve_model(name_or_path:str) -> str:
     out = cache_dir()/'models'/f'{p.stem}-{sha[:12]}'
     return str(check_manifest(out) if _read_manifest(out) else convert_gguf(p, out, sha))
 
-# %% ../nbs/00_models.ipynb #f677cb3c
-def load_tokenizer(name_or_path:str=DEFAULT_MODEL):
-    "The tokenizer of a model, with a pad token (the end-of-turn token when the model has none)."
-    tok = AutoTokenizer.from_pretrained(resolve_model(name_or_path))
-    if tok.pad_token is None: tok.pad_token = tok.eos_token
+# %% ../nbs/00_models.ipynb #ff957f04
+def load_tokenizer(name_or_path:str=DEFAULT_MODEL # a model name as `load_model` takes it, or a folder that holds only a tokenizer (an adapter's)
+                  ):
+    "The tokenizer of a model, with a pad token (its eos token when the model has none)."
+    folder = Path(str(name_or_path))
+    has_tokenizer = _path_test(lambda p: (p/'tokenizer_config.json').is_file(), folder)
+    tok = AutoTokenizer.from_pretrained(str(folder) if has_tokenizer else resolve_model(name_or_path))
+    if tok.pad_token is None: tok.pad_token = tok.eos_token  # the one place a missing pad token is filled in
     return tok
 
-def load_model(name_or_path:str=DEFAULT_MODEL, # offline alias, `tiny`, `.gguf` file, local folder or hub id
-               device:str|None=None, # `cuda`, `cpu`, ... (default: `pick_device()`)
-               dtype:torch.dtype|None=None, # default: `pick_dtype(device)`
-               load_in_4bit:bool=False, # QLoRA-style 4-bit NF4 weights (CUDA only)
-              ):
-    "Load `(model, tokenizer)` for inference or fine-tuning, in eval mode on `device`."
-    if name_or_path == 'tiny': return _tiny_with_tokenizer()
+# %% ../nbs/00_models.ipynb #cc2c121f
+TURN_ENDS = {  # a token that ends a turn or a message: the chat-template families that write it (the order decides `end_of_turn_token`)
+    '<|im_end|>': 'ChatML: SmolLM2, Qwen2.5, Hermes',
+    '<|eot_id|>': 'Llama 3.x, Kanana',
+    '<end_of_turn>': 'Gemma',
+    '<|end|>': 'Phi-3',
+    '<|eom_id|>': 'Llama 3.1+: end of a message that called a built-in tool and waits for its result',
+}
+
+def end_of_turn_token(tok) -> str:
+    "The token that closes an assistant turn: the first of `TURN_ENDS` that the vocabulary holds and the chat template writes, else `eos_token`."
+    vocab, template = tok.get_vocab(), tok.chat_template or ''
+    return next((t for t in TURN_ENDS if t in vocab and t in template), tok.eos_token)
+
+def end_of_turn_ids(tok, model=None) -> list:
+    "Token ids that stop generation: the turn's end token, eos, every other token of `TURN_ENDS` in the vocabulary, and `model`'s eos ids."
+    vocab = tok.get_vocab()
+    ids = [vocab.get(end_of_turn_token(tok)), tok.eos_token_id, *(vocab[t] for t in TURN_ENDS if t in vocab)]
+    eos = model.generation_config.eos_token_id if model is not None else None
+    ids += eos if isinstance(eos, list) else [eos]
+    return list(dict.fromkeys(i for i in ids if i is not None))
+
+def generation_config_for(model, tok):
+    "A copy of `model`'s generation config that stops at `end_of_turn_ids` and pads and starts with `tok`'s pad and bos tokens."
+    gc = model.generation_config.__class__.from_dict(model.generation_config.to_dict())
+    gc.eos_token_id = end_of_turn_ids(tok, model)
+    gc.pad_token_id, gc.bos_token_id = tok.pad_token_id, tok.bos_token_id
+    return gc
+
+# %% ../nbs/00_models.ipynb #38df7dc3
+def _load_pretrained(name_or_path:str, device:str|None, dtype:torch.dtype|None, load_in_4bit:bool):
+    "`(model, tokenizer)` of any model but `tiny`, on `device` in `dtype` (4-bit NF4 on CUDA when asked)."
     device = device or pick_device()
     dtype = dtype or pick_dtype(device)
     path = resolve_model(name_or_path)
@@ -293,7 +322,29 @@ def load_model(name_or_path:str=DEFAULT_MODEL, # offline alias, `tiny`, `.gguf` 
                         f"check the hub id (private or gated models need `hf auth login`), or pass an offline alias "
                         f"({', '.join(OFFLINE_MODELS)}), a model folder or a .gguf file") from None
     if not quant: model.to(_local_device(device))
-    if model.generation_config.pad_token_id is None: model.generation_config.pad_token_id = tok.pad_token_id
+    return model, tok
+
+def _base_of(name_or_path:str|None, adapter) -> str:
+    "The model to load: `name_or_path`; else the base the adapter names; else `DEFAULT_MODEL` when there is no adapter."
+    if adapter is None: return name_or_path or DEFAULT_MODEL
+    recorded = adapter_base(adapter)  # also checks that `adapter` is an adapter folder, before anything loads
+    if name_or_path or recorded: return name_or_path or recorded
+    raise UserError(f"{Path(adapter)/'adapter_config.json'} does not name its base model (base_model_name_or_path is empty)",
+                    "name the base model too: load_model(base, adapter=...), or --model on the command line")
+
+def load_model(name_or_path:str|None=None, # offline alias, `tiny`, `.gguf` file, local folder or hub id (default: the adapter's base, else `DEFAULT_MODEL`)
+               device:str|None=None, # `cuda`, `cpu`, ... (default: `pick_device()`)
+               dtype:torch.dtype|None=None, # default: `pick_dtype(device)`
+               load_in_4bit:bool=False, # QLoRA-style 4-bit NF4 weights (CUDA only)
+               adapter=None, # folder of a LoRA adapter that training saved: attached to the model, its tokenizer used
+               merge:bool=False # fold the adapter into the base weights: same outputs, faster generation (needs `adapter`)
+              ):
+    "Load `(model, tokenizer)` in eval mode on `device`, generating until a turn ends; with `adapter`, the fine-tuned model."
+    name = _base_of(name_or_path, adapter)
+    model, tok = _tiny_with_tokenizer() if name == 'tiny' else _load_pretrained(name, device, dtype, load_in_4bit)
+    if adapter is not None: tok = _adapter_tokenizer(adapter, tok, model)
+    model.generation_config = generation_config_for(model, tok)  # before PEFT wraps the model: the wrapper generates with this config
+    if adapter is not None: model = _attach_adapter(model, adapter, merge)
     return model.eval(), tok
 
 # %% ../nbs/00_models.ipynb #09fe7d9c
@@ -313,3 +364,35 @@ def _tiny_with_tokenizer():
     "The `tiny` alias of `load_model`: a random tiny Llama and the default tokenizer."
     tok = load_tokenizer()
     return tiny_model(tok), tok
+
+# %% ../nbs/00_models.ipynb #aab0c426
+def adapter_base(adapter_dir) -> str|None:
+    "The base model named in an adapter folder's `adapter_config.json` (None when it names none); a `UserError` when the folder is no adapter."
+    f = Path(adapter_dir)/'adapter_config.json'
+    if not _path_test(Path.is_file, f):
+        raise UserError(f"{adapter_dir} has no adapter_config.json, so it is not a LoRA adapter folder",
+                        "pass the folder training saved: experiments/<run>/final_model (or one of its checkpoint-N folders)")
+    try: cfg = json.loads(f.read_text())
+    except ValueError: raise UserError(f"{f} is not valid JSON (an interrupted save?)", "point at an adapter folder that training finished writing") from None
+    return cfg.get('base_model_name_or_path') if isinstance(cfg, dict) else None
+
+def _adapter_tokenizer(adapter_dir, tok, model):
+    "The tokenizer saved with the adapter (else `tok`), the model's embedding matrix grown if that tokenizer has more tokens."
+    if (Path(adapter_dir)/'tokenizer_config.json').is_file(): tok = load_tokenizer(adapter_dir)
+    if len(tok) > model.get_input_embeddings().num_embeddings: model.resize_token_embeddings(len(tok))
+    return tok
+
+@contextlib.contextmanager
+def peft_deprecation_silenced():
+    "Hide the one warning PEFT sets off whenever it wraps a model (`PeftModel.from_pretrained`, `get_peft_model`, TRL with `peft_config`)."
+    with warnings.catch_warnings():
+        # peft reads `model.is_gradient_checkpointing` while it wraps a model, and transformers 5 answers with a deprecation
+        # FutureWarning: nothing our code can change, and it would be printed by every adapter we make or load
+        warnings.filterwarnings('ignore', message='.*is_gradient_checkpointing', category=FutureWarning)
+        yield
+
+def _attach_adapter(model, adapter_dir, merge:bool):
+    "`model` with the PEFT adapter of `adapter_dir` attached, or merged into its weights."
+    from peft import PeftModel
+    with peft_deprecation_silenced(): model = PeftModel.from_pretrained(model, adapter_dir)
+    return model.merge_and_unload() if merge else model

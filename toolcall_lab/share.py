@@ -4,7 +4,7 @@
 
 # %% ../nbs/08b_share.ipynb #597fb257
 from __future__ import annotations
-import json, math, shutil, tempfile
+import json, shutil, tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,12 +14,12 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from .models import OFFLINE_MODELS
 from .builtin import BUILTINS
 from .train import TrainConfig
-from .evaluate import HEADLINE, LOWER_IS_BETTER, _fmt_metric
+from .evaluate import got_worse, metric_table, worse_metrics
 from .serve import merge_adapter
 
 # %% auto #0
-__all__ = ['EVAL_TAGS', 'TAGS', 'RESULT_FILES', 'is_hub_id', 'hub_model_id', 'load_evals', 'got_worse', 'metric_table',
-           'read_experiment', 'model_card', 'check_repo_id', 'final_model_dir', 'stage_repo', 'push']
+__all__ = ['EVAL_TAGS', 'TAGS', 'RESULT_FILES', 'is_hub_id', 'hub_model_id', 'load_evals', 'read_experiment', 'model_card',
+           'check_repo_id', 'final_model_dir', 'stage_repo', 'push']
 
 # %% ../nbs/08b_share.ipynb #77ace65a
 def _owner_name(s) -> bool:
@@ -45,30 +45,6 @@ def load_evals(experiment_dir, tags:tuple=EVAL_TAGS) -> dict:
     "`{tag: saved evaluation}` for every `eval_<tag>.json` in the folder, in `tags` order (missing ones left out)."
     exp = Path(experiment_dir)
     return {t: json.loads((exp/f'eval_{t}.json').read_text()) for t in tags if (exp/f'eval_{t}.json').exists()}
-
-def _value(m:dict|None):
-    "A metric's value, None when missing or NaN (the rate applied to no turn)."
-    v = (m or {}).get('value')
-    return None if v is None or math.isnan(v) else v
-
-def got_worse(metric:str, before, after) -> bool:
-    "Whether `after` is worse than `before` (lower is better for `LOWER_IS_BETTER` metrics); False when either is None."
-    if before is None or after is None: return False
-    return after > before if metric in LOWER_IS_BETTER else after < before
-
-def metric_table(evals:dict # `{tag: saved evaluation}` of one or two evaluations, as `load_evals` returns
-                ) -> str:
-    "A Markdown table of every headline metric; with two evaluations also the change, and worse ones marked."
-    tags, two = list(evals), len(evals) == 2
-    rows = ['| metric | ' + ' | '.join(tags) + (' | change |' if two else ' |'), '|---' * (len(tags) + 1 + two) + '|']
-    for k in HEADLINE:
-        ms = [evals[t]['metrics'].get(k) for t in tags]
-        cells = [_fmt_metric(m) if m else 'n/a' for m in ms]
-        if two:
-            a, b = map(_value, ms)
-            cells.append('n/a' if a is None or b is None else f'{b - a:+.3f}' + (' **worse**' if got_worse(k, a, b) else ''))
-        rows.append(f"| {k}{' ↓' if k in LOWER_IS_BETTER else ''} | " + ' | '.join(cells) + ' |')
-    return '\n'.join(rows)
 
 # %% ../nbs/08b_share.ipynb #11d571bd
 def read_experiment(experiment_dir) -> dict:
@@ -151,8 +127,7 @@ def _limits_md(run:dict, evals:dict, tags:tuple) -> str:
     if all(d in BUILTINS or d == 'all' for d in c['data']):
         out.append('Trained and evaluated on synthetic data: the numbers above are for held-out turns of the same generated datasets, not for real requests or your own tools.')
     if len(evals) == 2:
-        a, b = (evals[t]['metrics'] for t in tags)
-        worse = [k for k in HEADLINE if got_worse(k, _value(a.get(k)), _value(b.get(k)))]
+        worse = worse_metrics(*(evals[t] for t in tags))
         if worse: out.append(f"Fine-tuning made these metrics worse: {', '.join(f'`{k}`' for k in worse)}.")
     out += [f"It writes tool calls as text in the `{c['fmt']}` format; prompts must use the chat template saved here. Other templates are untested.",
             "Parse its tool calls, never evaluate them as code, and check the arguments against the tool's schema before running anything: a small model invents arguments."]
