@@ -12,7 +12,8 @@ LESSONS = colab_cell.lessons()
 
 
 def cells(path: Path) -> list:
-    return [''.join(c['source']) for c in json.loads(path.read_text())['cells']]
+    "The sources of a notebook's code cells."
+    return [''.join(c['source']) for c in json.loads(path.read_text())['cells'] if c['cell_type'] == 'code']
 
 
 @pytest.mark.parametrize('nb', LESSONS, ids=[p.stem for p in LESSONS])

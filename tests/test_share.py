@@ -11,7 +11,6 @@ from hypothesis import given, settings, strategies as st
 from toolcall_lab import share
 from toolcall_lab.evaluate import HEADLINE, LOWER_IS_BETTER
 from toolcall_lab.models import OFFLINE_MODELS, load_model
-from toolcall_lab.serve import load_adapter
 from toolcall_lab.share import got_worse, metric_table, model_card, push
 
 DEMO = Path(__file__).resolve().parent.parent/'nbs'/'runs'/'demo'
@@ -121,8 +120,8 @@ def test_push_adapter_layout_and_reload_parity(exp, tmp_path):
             'results/training_log.csv', 'results/experiment_config.json', *(f'results/{f}' for f in EVAL_FILES)} <= files
     assert 'training_args.bin' not in files and not any(f.startswith('checkpoint') for f in files)
     assert (path/'README.md').read_text() == model_card(exp, 'me/tiny-toolcall')
-    orig, tok = load_adapter(exp/'final_model', base='tiny')
-    pushed, ptok = load_adapter(path, base='tiny')
+    orig, tok = load_model('tiny', adapter=exp/'final_model')
+    pushed, ptok = load_model('tiny', adapter=path)
     base, _ = load_model('tiny', device='cpu', dtype=torch.float32)
     lo, lp = _logits(orig, tok), _logits(pushed, ptok)
     assert torch.equal(lo, lp)
@@ -146,7 +145,7 @@ def test_push_merged_matches_the_adapter_and_replaces_the_repo(exp, tmp_path):
     assert (path/'model.safetensors').exists() and (path/'results'/'eval_lora.json').exists()
     assert ModelCard.load(path/'README.md').data.library_name == 'transformers'
     merged, mtok = load_model(path, device='cpu', dtype=torch.float32)
-    orig, tok = load_adapter(exp/'final_model', base='tiny')
+    orig, tok = load_model('tiny', adapter=exp/'final_model')
     assert (_logits(merged, mtok) - _logits(orig, tok)).abs().max() < 1e-4
 
 

@@ -15,7 +15,7 @@ from .templates import with_tool_template
 from .data import DataError
 from .train import (TrainConfig, atomic_write, config_from_dict, load_config, load_data, new_experiment_dir, preflight,
                                 resume_config, sweep, sweep_commands, train)
-from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_eval, load_for_eval, write_report
+from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_eval, write_report
 from .compare import compare
 from .share import push
 
@@ -94,7 +94,7 @@ def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...
     with phase('evaluate_base', s): before = evaluate_model(model, tok, data['test'], cfg.fmt, 'base', out, max_new_tokens, limit=limit, progress=True)
     with phase('train', s): train(cfg, model, tok, out=out)
     with phase('evaluate_tuned', s):
-        tuned, tuned_tok = load_for_eval(cfg.model, adapter=out/'final_model', merge=True)
+        tuned, tuned_tok = load_model(cfg.model, adapter=out/'final_model', merge=True)
         after = evaluate_model(tuned, tuned_tok, data['test'], cfg.fmt, 'lora', out, max_new_tokens, limit=limit, progress=True)
     with phase('evaluate_seen_phrasing', s):
         seen = evaluate_model(tuned, tuned_tok, data['validation'], cfg.fmt, 'lora_validation', out, max_new_tokens, limit=val_limit, progress=True)
@@ -138,7 +138,7 @@ def _add_training_commands(sub):
 def _add_evaluation_commands(sub):
     "`eval`, `report` and `compare`: the commands that measure."
     e = sub.add_parser('eval', help='evaluate a model (optionally with a LoRA adapter) on a data split')
-    e.add_argument('--model', default=DEFAULT_MODEL)
+    e.add_argument('--model', help=f'base model (default: the one the adapter was trained on, else {DEFAULT_MODEL})')
     e.add_argument('--adapter', help='folder of a trained adapter (an experiment\'s final_model/)')
     e.add_argument('--data', nargs='+', default=['structural', 'when2call', 'helpdesk'])
     e.add_argument('--split', default='test', choices=['train', 'validation', 'test'])
@@ -219,7 +219,7 @@ def run_eval(args) -> Path:
     tag = args.tag or ('lora' if args.adapter else 'base')
     out = _folder(args.out or (Path(args.adapter).parent if args.adapter else '.'), '--out')
     data = load_data(args.data, skip_invalid=args.skip_invalid)[args.split]  # the data first: a typo there should not wait for a model to load
-    model, tok = load_for_eval(args.model, args.adapter, merge=True)
+    model, tok = load_model(args.model, adapter=args.adapter, merge=bool(args.adapter))
     if not args.adapter: with_tool_template(tok, args.fmt)
     res = evaluate_model(model, tok, data, args.fmt, tag, out, args.max_new_tokens, limit=args.limit)
     print(f'{headline([res])}\n\nwrote {out}/eval_{tag}.json and .csv')
@@ -235,8 +235,8 @@ def import_function(path:str):
 # %% ../nbs/09_cli.ipynb #66fbbbf5
 def run_serve(args):
     "The `serve` command: load the model (+ adapter), then chat, HTTP or Gradio."
-    from toolcall_lab.serve import chat_repl, load_adapter, make_gradio, serve_http  # HTTP and Gradio need the [serve] extra
-    if args.adapter: model, tok = load_adapter(args.adapter)
+    from toolcall_lab.serve import chat_repl, make_gradio, serve_http  # HTTP and Gradio need the [serve] extra
+    if args.adapter: model, tok = load_model(adapter=args.adapter)
     else:
         model, tok = load_model(args.model)
         with_tool_template(tok, args.fmt)

@@ -17,20 +17,19 @@ from matplotlib.figure import Figure
 
 from .inference import Generation, Parsed, as_tools, build_prompt, check_arguments, get_format, make_call
 from .models import end_of_turn_ids
-from .templates import chat_template_for, normalize_record
+from .data import DECISIONS, normalize_record
+from .templates import chat_template_for
 
 # %% auto #0
-__all__ = ['DECISIONS', 'RATES', 'LOWER_IS_BETTER', 'HEADLINE', 'text_decision', 'predicted_decision', 'canonical_calls',
-           'gold_decision', 'eval_turns', 'same_value', 'key_agreement', 'match_calls', 'acceptable_from_calls',
-           'type_ok', 'normalize_text', 'ast_equal', 'ast_check', 'ast_match', 'score_turn', 'bootstrap_ci', 'ratio',
-           'confusion', 'macro_f1', 'rates', 'summarize', 'generate_batch', 'sample_turns', 'render_prompts',
-           'turn_row', 'EvalResult', 'save_eval', 'load_eval', 'evaluate_model', 'plot_metrics', 'plot_confusions',
+__all__ = ['RATES', 'LOWER_IS_BETTER', 'HEADLINE', 'text_decision', 'predicted_decision', 'canonical_calls', 'gold_decision',
+           'eval_turns', 'same_value', 'key_agreement', 'match_calls', 'acceptable_from_calls', 'type_ok',
+           'normalize_text', 'ast_equal', 'ast_check', 'ast_match', 'score_turn', 'bootstrap_ci', 'ratio', 'confusion',
+           'macro_f1', 'rates', 'summarize', 'generate_batch', 'sample_turns', 'render_prompts', 'turn_row',
+           'EvalResult', 'save_eval', 'load_eval', 'evaluate_model', 'plot_metrics', 'plot_confusions',
            'per_tool_accuracy', 'plot_per_tool', 'breakdown', 'instructive_failures', 'write_report', 'got_worse',
            'worse_metrics', 'metric_table']
 
 # %% ../nbs/06_evaluate.ipynb #2bdf84a6
-DECISIONS = ('call', 'answer', 'ask', 'decline')
-
 _DECLINE = re.compile(r"\b(sorry|unfortunately|i can(?:no|')t|i cannot|i am unable|i'm unable|i am not able|i'm not able|"
                       r"i (?:do not|don't) have (?:a |the )?(?:tool|access|way)|not able to (?:help|do)|unable to (?:help|do))\b"
                       r"|죄송|유감|수 없|불가능|지원하지 않|어렵습니다", re.I)

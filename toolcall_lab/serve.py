@@ -14,15 +14,14 @@ import jinja2
 import jsonschema
 import numpy as np
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model
+from peft import LoraConfig, get_peft_model
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
-from transformers import AutoTokenizer
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QWEN2_SPLIT
 
 from .inference import (FunctionTagFormat, HermesFormat, JsonFormat, as_tools, build_prompt, compact_type, generate,
                         get_format, make_call, tool_loop)
-from .models import UserError, load_model
+from .models import UserError, end_of_turn_token, generation_config_for, load_model, peft_deprecation_silenced
 from .data import ROLE_NAMES, ConversionError, normalize_record
 try:  # the HTTP endpoint needs the `[serve]` extra; merging, GGUF export and the terminal chat do not
     import uvicorn
@@ -38,11 +37,11 @@ def _need_serve_extra():
 from .templates import TEMPLATE_FAMILIES, template_family, with_tool_template
 
 # %% auto #0
-__all__ = ['OLLAMA_TEMPLATES', 'random_adapter', 'load_adapter', 'end_of_turn_token', 'generation_config_for', 'merge_adapter',
-           'Parity', 'compare_models', 'permute_qk', 'write_gguf', 'ollama_template', 'trained_format',
-           'ollama_modelfile', 'check_modelfile', 'export_gguf', 'chat_repl', 'from_openai_messages',
-           'to_openai_tool_calls', 'RequestError', 'ChatRequest', 'parse_request', 'call_opening', 'chat_completion',
-           'make_app', 'BackgroundServer', 'serve_http', 'gradio_handler', 'make_gradio']
+__all__ = ['OLLAMA_TEMPLATES', 'random_adapter', 'merge_adapter', 'Parity', 'compare_models', 'permute_qk', 'write_gguf',
+           'ollama_template', 'trained_format', 'ollama_modelfile', 'check_modelfile', 'export_gguf', 'chat_repl',
+           'from_openai_messages', 'to_openai_tool_calls', 'RequestError', 'ChatRequest', 'parse_request',
+           'call_opening', 'chat_completion', 'make_app', 'BackgroundServer', 'serve_http', 'gradio_handler',
+           'make_gradio']
 
 # %% ../nbs/08_merge_serve.ipynb #39972be0
 def random_adapter(base:str, # offline alias, model folder or hub id the adapter belongs to
@@ -55,42 +54,10 @@ def random_adapter(base:str, # offline alias, model folder or hub id the adapter
     model, tok = load_model(base, device='cpu', dtype=torch.float32)
     torch.manual_seed(seed)
     lora = LoraConfig(r=r, lora_alpha=2*r, target_modules='all-linear', init_lora_weights=False, task_type='CAUSAL_LM')
-    peft_model = get_peft_model(model, lora)
+    with peft_deprecation_silenced(): peft_model = get_peft_model(model, lora)
     peft_model.save_pretrained(out_dir)
     with_tool_template(tok, fmt).save_pretrained(out_dir)
     return Path(out_dir)
-
-# %% ../nbs/08_merge_serve.ipynb #370e9560
-def load_adapter(adapter_dir, # folder with `adapter_config.json` and the adapter weights
-                 base:str|None=None, # base model; default: the one named in `adapter_config.json`
-                 device:str='cpu', dtype:torch.dtype=torch.float32):
-    "`(PeftModel, tokenizer)`: the base model with the LoRA adapter attached, and the adapter's tokenizer."
-    adapter_dir = Path(adapter_dir)
-    if not (adapter_dir/'adapter_config.json').exists():
-        raise FileNotFoundError(f"{adapter_dir} has no adapter_config.json; fix: point at the folder training saved (e.g. .../final_model)")
-    base = base or json.loads((adapter_dir/'adapter_config.json').read_text())['base_model_name_or_path']
-    model, tok = load_model(base, device=device, dtype=dtype)
-    if (adapter_dir/'tokenizer_config.json').exists():
-        tok = AutoTokenizer.from_pretrained(adapter_dir)
-        if tok.pad_token is None: tok.pad_token = tok.eos_token
-    if len(tok) > model.get_input_embeddings().num_embeddings: model.resize_token_embeddings(len(tok))
-    return PeftModel.from_pretrained(model, adapter_dir).eval(), tok
-
-# %% ../nbs/08_merge_serve.ipynb #88f11c8d
-_TURN_ENDS = ('<|im_end|>', '<|eot_id|>', '<end_of_turn>', '<|end|>', '<|eom_id|>')
-
-def end_of_turn_token(tok) -> str:
-    "The token that ends a chat turn: a known end-of-turn token that the chat template writes, else `eos_token`."
-    vocab, template = tok.get_vocab(), tok.chat_template or ''
-    return next((t for t in _TURN_ENDS if t in vocab and t in template), tok.eos_token)
-
-def generation_config_for(model, tok):
-    "A copy of the model's generation config that stops at the end-of-turn token (and eos) and pads with `pad_token`."
-    gc = model.generation_config.__class__.from_dict(model.generation_config.to_dict())
-    ids = [tok.convert_tokens_to_ids(end_of_turn_token(tok)), tok.eos_token_id]
-    gc.eos_token_id = list(dict.fromkeys(i for i in ids if i is not None))
-    gc.pad_token_id, gc.bos_token_id = tok.pad_token_id, tok.bos_token_id
-    return gc
 
 # %% ../nbs/08_merge_serve.ipynb #b2ba3bec
 def merge_adapter(adapter_dir, # folder training saved: adapter weights, `adapter_config.json`, tokenizer
@@ -98,9 +65,7 @@ def merge_adapter(adapter_dir, # folder training saved: adapter weights, `adapte
                   base:str|None=None # base model; default: the one named in `adapter_config.json`
                  ) -> Path:
     "Merge a LoRA adapter into its base weights (fp32) and save model, tokenizer, chat template and generation config."
-    peft_model, tok = load_adapter(adapter_dir, base)
-    merged = peft_model.merge_and_unload()
-    merged.generation_config = generation_config_for(merged, tok)
+    merged, tok = load_model(base, adapter=adapter_dir, merge=True, device='cpu', dtype=torch.float32)  # its generation config stops at turn ends
     out = Path(out_dir)
     merged.save_pretrained(out); tok.save_pretrained(out)
     if tok.chat_template: (out/'chat_template.jinja').write_text(tok.chat_template)

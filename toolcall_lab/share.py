@@ -15,7 +15,6 @@ from .models import OFFLINE_MODELS
 from .builtin import BUILTINS
 from .train import TrainConfig
 from .evaluate import got_worse, metric_table, worse_metrics
-from .serve import merge_adapter
 
 # %% auto #0
 __all__ = ['EVAL_TAGS', 'TAGS', 'RESULT_FILES', 'is_hub_id', 'hub_model_id', 'load_evals', 'read_experiment', 'model_card',
@@ -190,6 +189,7 @@ def stage_repo(experiment_dir, # a finished training run's folder
     exp, out = Path(experiment_dir), Path(out_dir)
     fm, run = final_model_dir(exp), read_experiment(exp)
     out.mkdir(parents=True, exist_ok=True)
+    from toolcall_lab.serve import merge_adapter  # lesson 08; imported here so sharing an adapter needs no serving packages
     if merged: merge_adapter(fm, out, base=run['config']['model'])
     else: _copy_adapter(fm, out, hub_model_id(run['config']['model']))
     for f in sorted({p for pat in RESULT_FILES for p in exp.glob(pat)}):
