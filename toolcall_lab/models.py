@@ -186,15 +186,17 @@ def _local_device(device:str) -> str:
 # %% ../nbs/00_models.ipynb #f8f899d8
 def quantization_config(load_in_4bit:bool, # ask for 4-bit NF4 weights
                         device:str, # where the model will run
-                        compute_dtype:torch.dtype|None=None # dtype of the matmuls (default: `pick_dtype(device)`)
+                        compute_dtype:torch.dtype|None=None, # dtype of the matmuls (default: `pick_dtype(device)`)
+                        quant_type:str='nf4', # `nf4` (QLoRA's) or `fp4`
+                        double_quant:bool=True # quantise the quantisation constants too (saves ~0.4 bits per weight)
                        ) -> BitsAndBytesConfig|None:
-    "A 4-bit NF4 double-quant config on CUDA; on any other device a warning and `None`."
+    "A 4-bit config (NF4 with double quantisation by default) on CUDA; on any other device a warning and `None`."
     if not load_in_4bit: return None
     if not device.startswith('cuda'):
         warnings.warn(f"4-bit loading (bitsandbytes NF4) is only used on CUDA; on {device} the model loads "
                       f"in {pick_dtype(device)} instead, and LoRA trains in full precision.", stacklevel=2)
         return None
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True,
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=quant_type, bnb_4bit_use_double_quant=double_quant,
                               bnb_4bit_compute_dtype=compute_dtype or pick_dtype(device))
 
 # %% ../nbs/00_models.ipynb #c9f59fc0
@@ -307,12 +309,12 @@ def generation_config_for(model, tok):
     return gc
 
 # %% ../nbs/00_models.ipynb #38df7dc3
-def _load_pretrained(name_or_path:str, device:str|None, dtype:torch.dtype|None, load_in_4bit:bool):
+def _load_pretrained(name_or_path:str, device:str|None, dtype:torch.dtype|None, load_in_4bit:bool, quant_options:dict|None=None):
     "`(model, tokenizer)` of any model but `tiny`, on `device` in `dtype` (4-bit NF4 on CUDA when asked)."
     device = device or pick_device()
     dtype = dtype or pick_dtype(device)
     path = resolve_model(name_or_path)
-    quant = quantization_config(load_in_4bit, device, dtype)
+    quant = quantization_config(load_in_4bit, device, dtype, **(quant_options or {}))
     try:
         tok = load_tokenizer(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, quantization_config=quant,
@@ -337,11 +339,12 @@ def load_model(name_or_path:str|None=None, # offline alias, `tiny`, `.gguf` file
                dtype:torch.dtype|None=None, # default: `pick_dtype(device)`
                load_in_4bit:bool=False, # QLoRA-style 4-bit NF4 weights (CUDA only)
                adapter=None, # folder of a LoRA adapter that training saved: attached to the model, its tokenizer used
-               merge:bool=False # fold the adapter into the base weights: same outputs, faster generation (needs `adapter`)
+               merge:bool=False, # fold the adapter into the base weights: same outputs, faster generation (needs `adapter`)
+               quant_options:dict|None=None # with `load_in_4bit`: `quant_type`, `double_quant` of `quantization_config`
               ):
     "Load `(model, tokenizer)` in eval mode on `device`, generating until a turn ends; with `adapter`, the fine-tuned model."
     name = _base_of(name_or_path, adapter)
-    model, tok = _tiny_with_tokenizer() if name == 'tiny' else _load_pretrained(name, device, dtype, load_in_4bit)
+    model, tok = _tiny_with_tokenizer() if name == 'tiny' else _load_pretrained(name, device, dtype, load_in_4bit, quant_options)
     if adapter is not None: tok = _adapter_tokenizer(adapter, tok, model)
     model.generation_config = generation_config_for(model, tok)  # before PEFT wraps the model: the wrapper generates with this config
     if adapter is not None: model = _attach_adapter(model, adapter, merge)

@@ -4,18 +4,22 @@
 
 # %% ../nbs/05_finetune.ipynb #f14ca118
 from __future__ import annotations
-import csv, difflib, functools, io, json, math, os, platform, re, reprlib, resource, shutil, tempfile, time, types, typing
+import csv, difflib, functools, importlib.util, inspect, io, json, math, os, platform, re, reprlib, resource, shutil, subprocess, sys, tempfile, time, types, typing
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
 import torch, yaml
+from fastcore.meta import delegates
 from peft import LoraConfig
 from pydantic import TypeAdapter, ValidationError
 from transformers import EarlyStoppingCallback, SchedulerType, TrainerCallback
+from transformers.training_args import OptimizerNames
+from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK, get_available_reporting_integrations
 from trl import SFTConfig, SFTTrainer
 
-from .models import DEFAULT_MODEL, UserError, load_model, model_kind, pick_device
+from .models import DEFAULT_MODEL, UserError, load_model, model_kind, pick_device, peft_deprecation_silenced
 from .inference import FORMATS
 from .templates import with_tool_template
 from datasets import DatasetDict, concatenate_datasets
@@ -24,11 +28,12 @@ from .builtin import BUILTINS, load_builtin
 from .masking import tokenize_dataset
 
 # %% auto #0
-__all__ = ['LOG_FIELDS', 'TrainConfig', 'ConfigError', 'check_value', 'preflight', 'config_from_dict', 'load_config',
-           'experiment_name', 'new_experiment_dir', 'atomic_write', 'CSVLogCallback', 'truncate_log', 'lora_config',
-           'sft_args', 'peak_memory_gb', 'library_versions', 'load_data', 'balanced_order', 'prepare_datasets',
-           'make_trainer', 'train', 'checkpoint_complete', 'resume_checkpoint', 'resume_config', 'sweep_configs',
-           'sweep', 'sweep_commands']
+__all__ = ['LOG_FIELDS', 'TrainConfig', 'ConfigError', 'check_value', 'missing_packages', 'preflight', 'config_from_dict',
+           'load_config', 'experiment_name', 'new_experiment_dir', 'atomic_write', 'CSVLogCallback', 'truncate_log',
+           'lora_config', 'model_dtype', 'load_base', 'precision', 'sft_args', 'peak_memory_gb', 'library_versions',
+           'load_data', 'balanced_order', 'prepare_datasets', 'make_trainer', 'world_size', 'is_main_process',
+           'on_main', 'train', 'checkpoint_complete', 'resume_checkpoint', 'resume_config', 'sweep_configs', 'sweep',
+           'sweep_commands']
 
 # %% ../nbs/05_finetune.ipynb #996f583c
 @dataclass
@@ -61,12 +66,22 @@ class TrainConfig:
     n_eval: int|None = None  # use only the first n validation records
     skip_invalid: bool = False  # data records that break a rule are skipped (and reported) instead of stopping the run
     keep_checkpoints: int|None = 2  # newest checkpoints kept on disk (None: all; early stopping keeps all)
-    load_in_4bit: bool = False  # QLoRA: 4-bit NF4 base weights (CUDA only)
+    load_in_4bit: bool = False  # QLoRA: 4-bit base weights (CUDA only; bitsandbytes)
+    bnb_4bit_quant_type: str = 'nf4'  # with load_in_4bit: 'nf4' (normal-float, made for weights) or 'fp4'
+    bnb_4bit_compute_dtype: str|None = None  # with load_in_4bit: dtype of the matmuls, bfloat16, float16 or float32 (None: as bf16/fp16 pick)
+    bnb_4bit_use_double_quant: bool = True  # with load_in_4bit: quantize the quantization constants too (~0.4 bit per weight less)
+    optim: str = 'adamw_torch_fused'  # optimizer, by transformers' name: adamw_torch_fused, adamw_torch, paged_adamw_8bit, adamw_8bit, ...
+    bf16: bool|None = None  # bfloat16 mixed precision (None: bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU)
+    fp16: bool|None = None  # float16 mixed precision, CUDA only (None: see bf16)
+    gradient_checkpointing: bool|None = None  # recompute activations in the backward pass: less memory, slower steps (None: on CUDA only)
+    report_to: list[str] = field(default_factory=lambda: ['none'])  # trackers besides the CSV log: none, or e.g. tensorboard, wandb
     output_dir: str = 'experiments'  # parent folder of experiment folders
 
     def __post_init__(self):
         for f in fields(self): setattr(self, f.name, check_value(f.name, getattr(self, f.name)))
         if self.alpha is None: self.alpha = 2 * self.rank
+        if self.bf16 and self.fp16: raise ConfigError('fp16', 'bf16 and fp16 are both true', 'choose one: bf16 on GPUs that have it (Ampere or newer), '
+                                                      'fp16 on older ones (T4, V100); or leave both unset to pick by device')
 
 # %% ../nbs/05_finetune.ipynb #0138bee0
 class ConfigError(UserError):
@@ -79,6 +94,9 @@ def _at_least(n): return (lambda v: v >= n), f'at least {n}'
 def _above(n): return (lambda v: math.isfinite(v) and v > n), f'a finite number above {n}'
 def _not_below(n): return (lambda v: math.isfinite(v) and v >= n), f'a finite number, at least {n}'
 _SCHEDULERS = [s.value for s in SchedulerType]
+_OPTIMIZERS = [o.value for o in OptimizerNames]
+_REPORTERS = list(INTEGRATION_TO_CALLBACK)  # experiment trackers transformers can report to
+_DTYPES = ('bfloat16', 'float16', 'float32')
 _RULES = {  # field: (test of the converted value, the allowed values in words); `None` passes where the hint allows it
     'model': (lambda v: v.strip() != '', 'a model name or path'), 'data': (lambda v: len(v) > 0, 'at least one dataset'),
     'fmt': (lambda v: v in FORMATS, f"one of {', '.join(FORMATS)}"), 'rank': _at_least(1), 'alpha': _at_least(1),
@@ -90,7 +108,10 @@ _RULES = {  # field: (test of the converted value, the allowed values in words);
     'eval_steps': _at_least(1), 'save_steps': _at_least(1), 'logging_steps': _at_least(1),
     'seed': (lambda v: 0 <= v < 2**32, 'in [0, 2**32)'), 'patience': _at_least(1), 'threshold': _not_below(0),
     'n_train': _at_least(1), 'n_eval': _at_least(1), 'keep_checkpoints': _at_least(1), 'output_dir': (lambda v: v.strip() != '', 'a folder path'),
-}
+    'bnb_4bit_quant_type': (lambda v: v in ('nf4', 'fp4'), 'nf4 or fp4'), 'bnb_4bit_compute_dtype': (lambda v: v in _DTYPES, ', '.join(_DTYPES)),
+    'optim': (lambda v: v in _OPTIMIZERS, "one of transformers' optimizer names (e.g. adamw_torch_fused, adamw_torch, paged_adamw_8bit, adamw_8bit)"),
+    'report_to': (lambda v: v in ([], ['none']) or all(r in _REPORTERS for r in v), f"none, or some of {', '.join(_REPORTERS)}"),
+}  # true/false fields need no rule: their type allows nothing else
 _WORDS = {int: 'an integer', float: 'a number', bool: 'true or false', str: 'a string', list[str]: 'a list of strings', type(None): 'null'}
 
 def _options(hint) -> tuple: return typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
@@ -138,8 +159,43 @@ def _data_problem(source:str) -> str|None:
     if p.suffix or os.sep in source: return f'data file {source!r} does not exist'
     return f"{source!r} is neither a built-in dataset ({', '.join(BUILTINS)}, all) nor an existing file"
 
-def preflight(cfg:TrainConfig, source:str='TrainConfig') -> TrainConfig:
-    "Check what a run needs from outside its settings — model name, data sources, output folder — before anything is loaded or made."
+def _device_problem(cfg:TrainConfig, device:str) -> tuple|None:
+    "`(key, problem, fix)` when the run's precision or optimizer cannot work on `device`, else `None`."
+    cuda = device.startswith('cuda')
+    if cfg.fp16 and not cuda:
+        return ('fp16', f'float16 mixed precision needs a CUDA GPU, and this run is on {device}',
+                'leave fp16 unset (fp32 on a CPU), or set bf16: true (works on any CPU, but slow without bf16 instructions)')
+    if 'paged' in cfg.optim and not cuda:
+        return 'optim', f'{cfg.optim} pages optimizer state between GPU and CPU memory, and this run is on {device}', 'use adamw_torch_fused off a GPU'
+    if cuda and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():  # a GPU older than Ampere (T4, V100)
+        if cfg.bf16: return 'bf16', 'this GPU has no bfloat16', 'set fp16: true instead'
+        if cfg.load_in_4bit and cfg.bnb_4bit_compute_dtype == 'bfloat16':
+            return 'bnb_4bit_compute_dtype', 'this GPU has no bfloat16', 'set bnb_4bit_compute_dtype: float16'
+    return None
+
+_OPTIM_PACKAGES = [  # (optimizer names, module, pip package): transformers imports them only once training starts
+    (r'galore_.*', 'galore_torch', 'galore-torch'), (r'apollo_.*', 'apollo_torch', 'apollo-torch'), (r'adamw_torch_[48]bit', 'torchao', 'torchao'),
+    (r'.*(bnb|8bit|32bit|paged|lion|ademamix).*', 'bitsandbytes', 'bitsandbytes'), (r'(ada)?lomo', 'lomo_optim', 'lomo-optim'),
+    (r'schedule_free_.*', 'schedulefree', 'schedulefree'), (r'grokadamw', 'grokadamw', 'grokadamw'), (r'stable_adamw', 'optimi', 'torch-optimi'),
+    (r'adamw_anyprecision', 'torchdistx', 'torchdistx'), (r'adamw_torch_xla', 'torch_xla', 'torch-xla'), (r'adamw_torch_npu_fused', 'torch_npu', 'torch-npu')]
+_REPORTER_PACKAGES = {'azure_ml': 'azureml-core', 'comet_ml': 'comet-ml'}  # pip names that differ from the tracker's name
+
+def _installed(module:str) -> bool: return importlib.util.find_spec(module) is not None
+
+def missing_packages(cfg:TrainConfig, device:str) -> list:
+    "`(key, pip package)` for each optional package the run needs and this environment lacks: optimizer, 4-bit loading, trackers."
+    need = [('optim', mod, pip) for pat, mod, pip in _OPTIM_PACKAGES if re.fullmatch(pat, cfg.optim)][:1]
+    if cfg.load_in_4bit and device.startswith('cuda'): need.append(('load_in_4bit', 'bitsandbytes', 'bitsandbytes'))
+    out = [(key, pip) for key, mod, pip in need if not _installed(mod)]
+    reporters = [r for r in cfg.report_to if r != 'none']
+    available = get_available_reporting_integrations() if reporters else []
+    return out + [('report_to', _REPORTER_PACKAGES.get(r, r)) for r in reporters  # TensorBoard: torch's writer, which needs the tensorboard package
+                  if not (_installed('tensorboard') if r == 'tensorboard' else r in available)]
+
+def preflight(cfg:TrainConfig, source:str='TrainConfig',
+              device:str|None=None # where the run will train (default: `pick_device()`); check a GPU config on a CPU with 'cuda'
+             ) -> TrainConfig:
+    "Check what a run needs from outside its settings — model name, data sources, output folder, device and packages — before anything is loaded or made."
     try: model_kind(cfg.model)
     except UserError as e: raise ConfigError('model', e.problem, e.fix, source) from None
     for s in cfg.data:
@@ -149,14 +205,21 @@ def preflight(cfg:TrainConfig, source:str='TrainConfig') -> TrainConfig:
     try: blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
     except (OSError, ValueError): raise ConfigError('output_dir', f'{cfg.output_dir!r} is not a usable path', 'choose another folder', source) from None
     if blocker: raise ConfigError('output_dir', f'{blocker} is a file, not a folder', 'choose a folder path (default: experiments)', source)
+    device = device or pick_device()
+    if problem := _device_problem(cfg, device): raise ConfigError(*problem, source)
+    if missing := missing_packages(cfg, device):
+        key, pip = missing[0]
+        raise ConfigError(key, f'{getattr(cfg, key)!r} needs the package {pip}, which is not installed',
+                          f'pip install {pip}' + (' (or pip install -e ".[qlora]")' if pip == 'bitsandbytes' else ''), source)
     return cfg
 
-def config_from_dict(d:dict, source:str='config') -> TrainConfig:
+def config_from_dict(d:dict, source:str='config', device:str|None=None) -> TrainConfig:
     "A checked `TrainConfig` from a dict; an unknown key, a bad value or a missing model or data file is a `ConfigError` naming the key."
     if not isinstance(d, dict): raise UserError(f'{source}: expected a mapping of settings (key: value), got {type(d).__name__}', 'write one `key: value` per line')
-    return preflight(TrainConfig(**{k: check_value(k, v, source) for k, v in d.items()}), source)
+    return preflight(TrainConfig(**{k: check_value(k, v, source) for k, v in d.items()}), source, device)
 
-def load_config(path, **overrides) -> TrainConfig:
+def load_config(path, device:str|None=None, # checked for this device (default: `pick_device()`)
+                **overrides) -> TrainConfig:
     "Read a YAML run config; `overrides` (e.g. CLI flags that were given) win over the file."
     path = Path(path)
     try: d = yaml.safe_load(path.read_text())
@@ -168,7 +231,7 @@ def load_config(path, **overrides) -> TrainConfig:
     if d is None: d = {}
     if not isinstance(d, dict): raise UserError(f'{path}: expected a mapping of settings (key: value), got {type(d).__name__}', 'write one `key: value` per line')
     given = {k: check_value(k, v, 'command line') for k, v in overrides.items() if v is not None}
-    return config_from_dict({**d, **given}, str(path))
+    return config_from_dict({**d, **given}, str(path), device)
 
 # %% ../nbs/05_finetune.ipynb #1020be5e
 def _slug(s:str) -> str: return re.sub(r'[^A-Za-z0-9.]+', '-', Path(str(s)).name).strip('-')
@@ -206,12 +269,12 @@ def _write_json(path:Path, d:dict): atomic_write(path, json.dumps(d, indent=1, e
 LOG_FIELDS = ['step', 'epoch', 'train_loss', 'eval_loss', 'learning_rate', 'timestamp']
 
 class CSVLogCallback(TrainerCallback):
-    "Append a row to `training_log.csv` for every train or eval log event, as it happens."
+    "Append a row to `training_log.csv` for every train or eval log event, as it happens (in a multi-process launch: the main process)."
     def __init__(self, path:Path): self.path = Path(path)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
-        if 'loss' not in logs and 'eval_loss' not in logs: return
+        if not getattr(state, 'is_world_process_zero', True) or ('loss' not in logs and 'eval_loss' not in logs): return  # other ranks: no
         new = not self.path.exists()
         with open(self.path, 'a', newline='') as f:
             w = csv.DictWriter(f, LOG_FIELDS)
@@ -244,11 +307,32 @@ def lora_config(cfg:TrainConfig, n_layers:int|None=None # decoder layers of the 
     return LoraConfig(**{**dict(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules,
                                 bias='none', task_type='CAUSAL_LM'), **top})
 
+def model_dtype(cfg:TrainConfig, device:str) -> torch.dtype|None:
+    "The dtype to load the base model in: the 4-bit compute dtype when set, else the one bf16/fp16 compute in on a GPU; `None`: `load_model` picks."
+    if cfg.load_in_4bit and cfg.bnb_4bit_compute_dtype: return getattr(torch, cfg.bnb_4bit_compute_dtype)
+    if device.startswith('cuda') and (cfg.bf16 or cfg.fp16): return torch.bfloat16 if cfg.bf16 else torch.float16
+    return None
+
+def load_base(cfg:TrainConfig, device:str|None=None):
+    "`(model, tokenizer)` of a run's base model: `load_model` with the run's 4-bit settings, in `model_dtype`."
+    device = device or pick_device()
+    return load_model(cfg.model, device=device, dtype=model_dtype(cfg, device), load_in_4bit=cfg.load_in_4bit,
+                      quant_options=dict(quant_type=cfg.bnb_4bit_quant_type, double_quant=cfg.bnb_4bit_use_double_quant))
+
 # %% ../nbs/05_finetune.ipynb #1aa30445
+def precision(cfg:TrainConfig, device:str) -> tuple:
+    "`(bf16, fp16)` mixed precision of a run: as set, or — both unset — bf16 on GPUs that have it, fp16 on other GPUs, neither elsewhere."
+    if cfg.bf16 is None and cfg.fp16 is None:
+        cuda = device.startswith('cuda')
+        bf16 = cuda and torch.cuda.is_bf16_supported()
+        return bf16, cuda and not bf16
+    return bool(cfg.bf16), bool(cfg.fp16)
+
 def sft_args(cfg:TrainConfig, out:Path, device:str) -> SFTConfig:
-    "TRL `SFTConfig` for a run: fp32 without checkpointing on CPU, bf16/fp16 with checkpointing on CUDA."
+    "TRL `SFTConfig` for a run: precision, checkpointing and optimizer as set or picked per device; TensorBoard is added by `make_trainer`."
     cuda = device.startswith('cuda')
-    bf16 = cuda and torch.cuda.is_bf16_supported()
+    bf16, fp16 = precision(cfg, device)
+    checkpointing = cuda if cfg.gradient_checkpointing is None else cfg.gradient_checkpointing
     early = cfg.patience is not None
     return SFTConfig(
         output_dir=str(out), learning_rate=cfg.lr, num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
@@ -257,10 +341,13 @@ def sft_args(cfg:TrainConfig, out:Path, device:str) -> SFTConfig:
         lr_scheduler_type=cfg.scheduler, logging_steps=cfg.logging_steps, eval_strategy='steps', eval_steps=cfg.eval_steps,
         save_strategy='steps', save_steps=cfg.save_steps, save_total_limit=None if early else cfg.keep_checkpoints, seed=cfg.seed,
         load_best_model_at_end=early, metric_for_best_model='eval_loss' if early else None, greater_is_better=False,
-        bf16=bf16, fp16=cuda and not bf16, activation_checkpointing=cuda, use_cpu=not cuda and device == 'cpu',
+        bf16=bf16, fp16=fp16, optim=cfg.optim, use_cpu=not cuda and device == 'cpu',
+        activation_checkpointing=checkpointing,  # transformers' new name for gradient checkpointing
+        activation_checkpointing_kwargs={'use_reentrant': False} if checkpointing else None,  # the reentrant kind needs inputs that require grad
         max_length=None, padding_free=True, train_sampling_strategy='sequential',
         dataset_kwargs={'skip_prepare_dataset': True}, remove_unused_columns=False,
-        report_to='none', disable_tqdm=False, dataloader_num_workers=0,
+        report_to=[r for r in cfg.report_to if r not in ('none', 'tensorboard')] or 'none', disable_tqdm=False, dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # several processes: every LoRA weight gets a gradient each step, so DDP need not search
         include_num_input_tokens_seen='all')  # kept in each checkpoint, so a resumed run can count only its own tokens
 
 # %% ../nbs/05_finetune.ipynb #a4cc6f55
@@ -328,11 +415,40 @@ def prepare_datasets(cfg:TrainConfig, tok, verbose:bool=True) -> tuple:
 
 # %% ../nbs/05_finetune.ipynb #8f8132df
 def make_trainer(cfg:TrainConfig, model, tok, train_ds, eval_ds, out:Path, callbacks:list=()) -> SFTTrainer:
-    "TRL `SFTTrainer` for a run: LoRA via PEFT, masked labels as given, CSV log and optional early stopping."
+    "TRL `SFTTrainer` for a run: LoRA via PEFT, masked labels as given, CSV log, optional early stopping and TensorBoard."
     cbs = [CSVLogCallback(Path(out)/'training_log.csv'), *callbacks]
     if cfg.patience is not None: cbs.append(EarlyStoppingCallback(cfg.patience, cfg.threshold))
-    return SFTTrainer(model=model, args=sft_args(cfg, Path(out), pick_device()), train_dataset=train_ds,
-                      eval_dataset=eval_ds, processing_class=tok, peft_config=lora_config(cfg, getattr(model.config, 'num_hidden_layers', None)), callbacks=cbs)
+    if 'tensorboard' in cfg.report_to:  # its event files go into the experiment folder: `tensorboard --logdir experiments`
+        from transformers.integrations import TensorBoardCallback
+        from torch.utils.tensorboard import SummaryWriter
+        cbs.append(TensorBoardCallback(SummaryWriter(Path(out)/'tensorboard') if is_main_process() else None))
+    with peft_deprecation_silenced():  # PEFT wraps the model here
+        return SFTTrainer(model=model, args=sft_args(cfg, Path(out), pick_device()), train_dataset=train_ds, eval_dataset=eval_ds,
+                          processing_class=tok, peft_config=lora_config(cfg, getattr(model.config, 'num_hidden_layers', None)), callbacks=cbs)
+
+# %% ../nbs/05_finetune.ipynb #e2c0050a
+def world_size() -> int:
+    "How many processes share this run: `WORLD_SIZE`, set by `accelerate launch` and `torchrun` (1 otherwise)."
+    return int(os.environ.get('WORLD_SIZE', '1'))
+
+def is_main_process() -> bool:
+    "Whether this process writes the run's files: rank 0 of a multi-process launch, or the only process."
+    return int(os.environ.get('RANK', '0')) == 0
+
+def on_main(fn, *args, **kwargs):
+    "`fn(*args, **kwargs)` run on the main process only; every process of a launch gets its result, or an error when it failed there."
+    if world_size() == 1: return fn(*args, **kwargs)
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+    state = PartialState(cpu=pick_device() == 'cpu')  # starts the process group the Trainer will use too
+    box, err = [None, None], None
+    if state.is_main_process:
+        try: box[0] = fn(*args, **kwargs)
+        except Exception as e: box[1], err = f'{type(e).__name__}: {e}', e
+    broadcast_object_list(box)
+    if err is not None: raise err
+    if box[1] is not None: raise RuntimeError(f'the main process failed: {box[1]}')
+    return box[0]
 
 # %% ../nbs/05_finetune.ipynb #da3a51a5
 def _final_train_loss(log_history:list):
@@ -357,45 +473,60 @@ def _remove_if_unstarted(out:Path):
     "Remove an experiment folder that holds nothing but the config this run wrote (a start that failed)."
     if out.is_dir() and {p.name for p in out.iterdir()} <= {'experiment_config.json'}: shutil.rmtree(out)
 
+def _open_experiment(cfg:TrainConfig, resume, out, checkpoint, n_train:int, n_eval:int) -> tuple:
+    "Make (or reopen) a run's folder and write its config (or cut its log back to the checkpoint); return `(folder, made)`."
+    if resume: folder, made = Path(resume), False
+    elif out: folder, made = Path(out), not Path(out).exists()
+    else: folder, made = new_experiment_dir(cfg), True
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        if not resume: _write_json(folder/'experiment_config.json', dict(config=asdict(cfg), n_train=n_train, n_eval=n_eval, device=pick_device(),
+            processes=world_size(), versions=library_versions(), started=datetime.now().isoformat(timespec='seconds')))
+        if checkpoint: truncate_log(folder/'training_log.csv', _step(checkpoint))
+    except BaseException:
+        if made: _remove_if_unstarted(folder)
+        raise
+    return folder, made
+
+def _finish(tok, out:Path, summary:dict):
+    "Save the tokenizer beside the adapter, add the summary to `experiment_config.json` and print it."
+    tok.save_pretrained(out/'final_model')
+    _write_json(out/'experiment_config.json', json.loads((out/'experiment_config.json').read_text()) | summary)
+    loss, resumed = summary['final_train_loss'], summary['resumed_from_step']
+    print(f"{out.name}: {summary['steps']} steps" + (f" (resumed at step {resumed})" if resumed is not None else '')
+          + f" in {summary['train_seconds']:.0f} s, {summary['tokens_per_s']} tokens/s, peak memory {summary['peak_memory_gb']} GB, "
+          f"final train loss {'n/a' if loss is None else f'{loss:.3f}'}")
+
 def train(cfg:TrainConfig, # the run's settings
-          model=None, tok=None, # a loaded model and tokenizer (default: `load_model(cfg.model)`)
+          model=None, tok=None, # a loaded model and tokenizer (default: `load_base(cfg)`)
           datasets:tuple|None=None, # tokenized (train, validation) datasets (default: `prepare_datasets`)
           resume:str|Path|None=None, # an experiment folder to continue from its newest complete checkpoint
           callbacks:list=(), # extra `TrainerCallback`s
           out:str|Path|None=None # experiment folder to write into (default: a new one from `new_experiment_dir`)
          ) -> Path:
-    "Fine-tune with LoRA/QLoRA; return the experiment folder with config, log, checkpoints and `final_model/`."
+    "Fine-tune with LoRA/QLoRA; return the experiment folder with config, log, checkpoints and `final_model/`. Safe under `accelerate launch`."
     preflight(cfg)
-    checkpoint = resume_checkpoint(resume) if resume else None
+    main = is_main_process()
+    checkpoint = on_main(resume_checkpoint, resume) if resume else None  # the main process removes incomplete ones
     start_tokens = _tokens_seen(json.loads((checkpoint/'trainer_state.json').read_text())) if checkpoint else 0  # before it may be rotated away
-    if model is None: model, tok = load_model(cfg.model, load_in_4bit=cfg.load_in_4bit)
+    if model is None: model, tok = load_base(cfg)
     with_tool_template(tok, cfg.fmt)
-    train_ds, eval_ds = datasets or prepare_datasets(cfg, tok)
+    train_ds, eval_ds = datasets or prepare_datasets(cfg, tok, verbose=main)
     for split, ds in (('training', train_ds), ('validation', eval_ds)):
         if len(ds) == 0: raise UserError(f'no {split} records left of data {cfg.data} (all skipped or dropped; see the report above)',
                                          'check the data, or raise max_length if records were dropped as too long')
-    # the folder is made only now that model and data are ready
-    if resume: out, made = Path(resume), False
-    elif out: out, made = Path(out), not Path(out).exists()
-    else: out, made = new_experiment_dir(cfg), True
-    out.mkdir(parents=True, exist_ok=True)
+    # the folder is made only now that model and data are ready, by the main process; the others learn its name
+    out, made = on_main(_open_experiment, cfg, resume, out, checkpoint, len(train_ds), len(eval_ds))
     try:
-        if not resume: _write_json(out/'experiment_config.json', dict(config=asdict(cfg), n_train=len(train_ds), n_eval=len(eval_ds),
-            device=pick_device(), versions=library_versions(), started=datetime.now().isoformat(timespec='seconds')))
-        if checkpoint: truncate_log(out/'training_log.csv', _step(checkpoint))
         trainer = make_trainer(cfg, model, tok, train_ds, eval_ds, out, callbacks)
         t = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except BaseException:
-        if made: _remove_if_unstarted(out)
+        if made and main: _remove_if_unstarted(out)
         raise
-    summary = _run_summary(trainer, time.perf_counter() - t, pick_device(), start_tokens, _step(checkpoint) if checkpoint else None)
-    trainer.save_model(str(out/'final_model')); tok.save_pretrained(out/'final_model')
-    _write_json(out/'experiment_config.json', json.loads((out/'experiment_config.json').read_text()) | summary)
-    loss = summary['final_train_loss']
-    print(f"{out.name}: {summary['steps']} steps" + (f" (resumed at step {summary['resumed_from_step']})" if checkpoint else '')
-          + f" in {summary['train_seconds']:.0f} s, {summary['tokens_per_s']} tokens/s, peak memory {summary['peak_memory_gb']} GB, "
-          f"final train loss {'n/a' if loss is None else f'{loss:.3f}'}")
+    seconds = time.perf_counter() - t
+    trainer.save_model(str(out/'final_model'))  # every process takes part (sharded models are gathered); the main one writes
+    if main: _finish(tok, out, _run_summary(trainer, seconds, pick_device(), start_tokens, _step(checkpoint) if checkpoint else None))
     return out
 
 # %% ../nbs/05_finetune.ipynb #6c14a469
@@ -456,9 +587,46 @@ def sweep_configs(cfg:TrainConfig, ranks:list) -> list:
     alpha_is_default = cfg.alpha == 2 * cfg.rank
     return [TrainConfig(**{**asdict(cfg), 'rank': r, 'alpha': 2 * r if alpha_is_default else cfg.alpha}) for r in ranks]
 
-def sweep(cfg:TrainConfig, ranks:list, **kwargs) -> list:
-    "Train one run per rank, sequentially; return their experiment folders."
-    return [train(c, **kwargs) for c in sweep_configs(cfg, ranks)]
+def _train_process(cfg:TrainConfig, gpu:int, logs:Path, name:str) -> Path:
+    "Run `toolcall-lab train` on `cfg` in a process that sees only GPU `gpu`; its experiment folder (with the process's output as `train_process.log`)."
+    (logs/f'{name}.yaml').write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
+    cmd = [sys.executable, '-c', 'from toolcall_lab.cli import main; main()', 'train', '--config', str(logs/f'{name}.yaml')]
+    with open(logs/f'{name}.log', 'w') as log:
+        p = subprocess.run(cmd, env={**os.environ, 'CUDA_VISIBLE_DEVICES': str(gpu)}, stdout=subprocess.PIPE, stderr=log, text=True)
+        log.write(p.stdout)
+    folder = Path((p.stdout.strip().splitlines() or [''])[-1])  # `toolcall-lab train` prints the folder last
+    if p.returncode or not folder.name or not folder.is_dir():
+        raise UserError(f'the rank-{cfg.rank} run on GPU {gpu} failed (exit code {p.returncode})', f"read its output in {logs/name}.log")
+    shutil.copy(logs/f'{name}.log', folder/'train_process.log')
+    return folder
+
+def _parallel_sweep(cfgs:list, gpus:int) -> list:
+    "Train `cfgs` in subprocesses, one per GPU at a time (round-robin); their folders in order, or one error naming every failed run."
+    logs = Path(tempfile.mkdtemp(prefix='toolcall-lab-sweep-'))
+    def queue(gpu):
+        res = []
+        for i in range(gpu, len(cfgs), gpus):
+            try: res.append(_train_process(cfgs[i], gpu, logs, f'{i}-r{cfgs[i].rank}'))
+            except UserError as e: res.append(e)
+        return res
+    with ThreadPoolExecutor(gpus) as ex: queues = list(ex.map(queue, range(gpus)))
+    results = [queues[i % gpus][i // gpus] for i in range(len(cfgs))]
+    if failed := [r for r in results if isinstance(r, UserError)]:
+        raise UserError('; '.join(e.problem for e in failed), '; '.join(e.fix for e in failed))
+    return results
+
+@delegates(train, but=['resume', 'out'])
+def sweep(cfg:TrainConfig, ranks:list,
+          parallel:bool=False, # one `toolcall-lab train` process per GPU at a time instead of one run after another
+          gpus:int|None=None, # GPUs to spread the runs over when parallel (default: all visible)
+          **kwargs) -> list:
+    "Train one run per rank, sequentially or one process per GPU; return their experiment folders in the order of `ranks`."
+    cfgs = sweep_configs(cfg, ranks)
+    if not parallel: return [train(c, **kwargs) for c in cfgs]
+    if kwargs: raise UserError(f"a parallel sweep starts a new process per run, which cannot be handed {', '.join(kwargs)}",
+                               'leave them out (each process loads model and data itself), or sweep with parallel=False')
+    preflight(cfg)  # a mistake fails here once, not in every process
+    return _parallel_sweep(cfgs, gpus or max(torch.cuda.device_count(), 1))
 
 def sweep_commands(ranks:list, args:str='', gpus:int|None=None) -> list:
     "Shell commands that run a rank sweep in parallel, one rank per GPU (round-robin when ranks outnumber GPUs)."
