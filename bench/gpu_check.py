@@ -28,7 +28,7 @@ if DRY: os.environ['CUDA_VISIBLE_DEVICES'] = ''  # hide any GPU before torch loo
 
 import torch
 
-import inspect, yaml
+import yaml
 from toolcall_lab import evaluate
 from toolcall_lab.evaluate import HEADLINE, eval_turns, evaluate_model, render_prompts, sample_turns
 from toolcall_lab.models import load_model
@@ -40,9 +40,8 @@ DEMO = yaml.safe_load((Path(__file__).resolve().parent.parent/'configs'/'cpu-dem
 
 
 def load_tuned(base: str, adapter: Path):
-    "The fine-tuned model with its adapter merged, by the current loader: `load_model(adapter=, merge=True)`, else `evaluate.load_for_eval`."
-    if 'adapter' in inspect.signature(load_model).parameters: return load_model(base, adapter=adapter, merge=True)
-    return evaluate.load_for_eval(base, adapter=adapter, merge=True)
+    "The fine-tuned model with its adapter merged, through the one loader."
+    return load_model(base, adapter=adapter, merge=True)
 
 
 def settings(dry: bool, out: Path) -> tuple:
