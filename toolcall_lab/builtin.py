@@ -19,12 +19,12 @@ from .inference import build_prompt
 
 # %% auto #0
 __all__ = ['STEEL', 'CONCRETE', 'LOAD_TYPES', 'STRUCTURAL_TIERS', 'STRUCTURAL_TOOLS', 'HELPDESK_TOOLS', 'WHEN2CALL_TOOLS',
-           'OPENERS', 'CLOSERS', 'ENDINGS_KO', 'Q_OPENERS', 'CITIES', 'CURRENCIES', 'SYMBOLS', 'W2C_CORES',
-           'W2C_MISSING', 'GENERAL_QA', 'W2C_TOPIC_QA', 'W2C_OUT_OF_SCOPE', 'DECLINE_TEXT', 'HELPDESK_REQUESTS',
-           'HELPDESK_FAQ', 'HELPDESK_OUT_OF_SCOPE', 'STRUCTURAL_REQUESTS', 'STRUCTURAL_UNOFFERED', 'STRUCTURAL_QA',
-           'STRUCTURAL_OUT_OF_SCOPE', 'BUILTINS', 'held_out', 'Draw', 'request', 'say_number', 'label_turns', 'Builtin',
-           'offer_tools', 'generate_split', 'load_builtin', 'phrasing_counts', 'split_mix', 'turn_mix', 'render_record',
-           'prompt_tokens', 'token_lengths', 'token_stats']
+           'CONVENTIONS', 'OPENERS', 'CLOSERS', 'ENDINGS_KO', 'Q_OPENERS', 'CITIES', 'CURRENCIES', 'SYMBOLS',
+           'W2C_CORES', 'W2C_MISSING', 'GENERAL_QA', 'W2C_TOPIC_QA', 'W2C_OUT_OF_SCOPE', 'DECLINE_TEXT',
+           'HELPDESK_REQUESTS', 'HELPDESK_FAQ', 'HELPDESK_OUT_OF_SCOPE', 'STRUCTURAL_REQUESTS', 'STRUCTURAL_UNOFFERED',
+           'STRUCTURAL_QA', 'STRUCTURAL_OUT_OF_SCOPE', 'BUILTINS', 'DISTRACTORS', 'held_out', 'Draw', 'request',
+           'say_number', 'label_turns', 'Builtin', 'offer_tools', 'generate_split', 'load_builtin', 'explain_gold',
+           'phrasing_counts', 'split_mix', 'turn_mix', 'render_record', 'prompt_tokens', 'token_lengths', 'token_stats']
 
 # %% ../nbs/03b_builtin.ipynb #5b633e90
 _I, _N, _S = {'type': 'integer'}, {'type': 'number'}, {'type': 'string'}
@@ -50,23 +50,23 @@ STRUCTURAL_TIERS = {
   'elements': [_tool('create_element', 'Create a beam element', ['id', 'node_i', 'node_j', 'material_id', 'section_id'],
                      id=_I, node_i=_I, node_j=_I, material_id=_I, section_id=_I),
                _tool('update_element', 'Change material or section', ['id'], id=_I, material_id=_I, section_id=_I),
-               _tool('delete_elements', 'Delete elements', ['ids'], ids=_ids()), _tool('get_element', 'Read an element', ['id'], id=_I)],
-  'materials': [_tool('create_material', 'Create a material', ['id', 'type', 'grade'], id=_I, type=_enum('STEEL', 'CONCRETE'), grade=_enum(*STEEL, *CONCRETE)),
+               _tool('delete_elements', 'Delete elements (confirm first)', ['ids'], ids=_ids()), _tool('get_element', 'Read an element', ['id'], id=_I)],
+  'materials': [_tool('create_material', 'Create a material; type STEEL for SS/SM grades, CONCRETE for C grades', ['id', 'type', 'grade'], id=_I, type=_enum('STEEL', 'CONCRETE'), grade=_enum(*STEEL, *CONCRETE)),
                 _tool('delete_material', 'Delete a material', ['id'], id=_I), _tool('get_material', 'Read a material', ['id'], id=_I)],
-  'sections': [_tool('create_section', 'Create a section (mm)', ['id', 'shape', 'h', 'b'], id=_I, shape=_enum('H', 'BOX', 'RECT'), h=_N, b=_N),
+  'sections': [_tool('create_section', 'Create a section (mm); shape H = wide-flange, BOX = box, RECT = solid rectangle', ['id', 'shape', 'h', 'b'], id=_I, shape=_enum('H', 'BOX', 'RECT'), h=_N, b=_N),
                _tool('delete_section', 'Delete a section', ['id'], id=_I), _tool('get_section', 'Read a section', ['id'], id=_I)],
   'supports': [_tool('set_supports', 'Assign supports by node id', ['supports'], supports=_idmap(_obj(['type'], type=_enum('FIXED', 'PINNED', 'ROLLER')))),
                _tool('delete_supports', 'Remove supports', ['node_ids'], node_ids=_ids())],
   'loads': [_tool('create_load_case', 'Create a load case', ['name', 'type'], name=_S, type=_enum(*LOAD_TYPES)),
             _tool('delete_load_case', 'Delete a load case', ['name'], name=_S), _tool('list_load_cases', 'List load cases'),
-            _tool('set_self_weight', 'Add self-weight to a load case', ['load_case'], load_case=_S, factor=_N),
-            _tool('add_nodal_loads', 'Nodal loads (kN) by node id', ['load_case', 'loads'], load_case=_S, loads=_idmap(_obj(fx=_N, fy=_N, fz=_N))),
-            _tool('add_beam_load', 'Uniform load (kN/m) on elements', ['load_case', 'element_ids', 'w'], load_case=_S, element_ids=_ids(), w=_N, direction=_enum('GX', 'GY', 'GZ'))],
+            _tool('set_self_weight', 'Add self-weight to a load case; factor -1 = gravity', ['load_case'], load_case=_S, factor=_N),
+            _tool('add_nodal_loads', 'Nodal loads (kN) by node id; downward = negative fz', ['load_case', 'loads'], load_case=_S, loads=_idmap(_obj(fx=_N, fy=_N, fz=_N))),
+            _tool('add_beam_load', 'Uniform load (kN/m) on elements; downward = negative w, direction GZ (vertical)', ['load_case', 'element_ids', 'w'], load_case=_S, element_ids=_ids(), w=_N, direction=_enum('GX', 'GY', 'GZ'))],
   'analysis': [_tool('run_analysis', 'Run the linear static analysis'), _tool('get_analysis_status', 'Status of the last analysis'),
                _tool('get_reactions', 'Support reactions (kN)', ['load_case'], load_case=_S, node_ids=_ids()),
                _tool('get_displacements', 'Node displacements (mm)', ['load_case', 'node_id'], load_case=_S, node_id=_I),
                _tool('get_member_forces', 'Element end forces', ['load_case', 'element_id'], load_case=_S, element_id=_I)],
-  'view': [_tool('capture_view', 'Save a picture of the model', ['view', 'file'], view=_enum('ISO', 'TOP', 'FRONT', 'SIDE'),
+  'view': [_tool('capture_view', 'Save a picture of the model; ISO = isometric, DEFORMED = deformed shape, MOMENT = bending moment diagram', ['view', 'file'], view=_enum('ISO', 'TOP', 'FRONT', 'SIDE'),
                  mode=_enum('MODEL', 'DEFORMED', 'REACTIONS', 'MOMENT'), file=_S)],
 }
 STRUCTURAL_TOOLS = [t for tier in STRUCTURAL_TIERS.values() for t in tier]
@@ -74,23 +74,35 @@ STRUCTURAL_TOOLS = [t for tier in STRUCTURAL_TIERS.values() for t in tier]
 # %% ../nbs/03b_builtin.ipynb #7018b910
 HELPDESK_TOOLS = [
   _tool('get_order', 'Order status and items', ['order_id'], order_id=_S),
-  _tool('cancel_order', 'Cancel an order (confirm first)', ['order_id', 'reason'], order_id=_S, reason=_enum('CHANGED_MIND', 'WRONG_ITEM', 'LATE', 'OTHER')),
+  _tool('cancel_order', 'Cancel an order (confirm first); reason CHANGED_MIND = no longer wanted, WRONG_ITEM = wrong item or size, LATE = delivery too slow', ['order_id', 'reason'], order_id=_S, reason=_enum('CHANGED_MIND', 'WRONG_ITEM', 'LATE', 'OTHER')),
   _tool('change_address', 'Change the delivery address', ['order_id', 'address'], order_id=_S, address=_S),
-  _tool('request_refund', 'Refund a delivered order', ['order_id', 'amount'], order_id=_S, amount=_I),
+  _tool('request_refund', 'Refund a delivered order; amount = the order amount from get_order', ['order_id', 'amount'], order_id=_S, amount=_I),
   _tool('get_account', 'Account by email', ['email'], email=_S),
   _tool('reset_password', 'Send a password reset link', ['email'], email=_S),
   _tool('update_phone', 'Change the account phone', ['email', 'phone'], email=_S, phone=_S),
-  _tool('create_ticket', 'Open a support ticket', ['category', 'summary'], category=_enum('ORDER', 'ACCOUNT', 'PAYMENT', 'DELIVERY'),
+  _tool('create_ticket', 'Open a support ticket; priority HIGH if urgent', ['category', 'summary'], category=_enum('ORDER', 'ACCOUNT', 'PAYMENT', 'DELIVERY'),
         summary=_S, priority=_enum('LOW', 'NORMAL', 'HIGH')),
   _tool('get_ticket', 'Ticket status', ['ticket_id'], ticket_id=_S),
   _tool('add_ticket_comment', 'Comment on a ticket', ['ticket_id', 'comment'], ticket_id=_S, comment=_S)]
 WHEN2CALL_TOOLS = [
-  _tool('get_weather', 'Current weather for a city', ['city'], city=_S, unit=_enum('celsius', 'fahrenheit')),
+  _tool('get_weather', 'Current weather for a city; unit default celsius', ['city'], city=_S, unit=_enum('celsius', 'fahrenheit')),
   _tool('convert_currency', 'Convert money between currencies', ['amount', 'from_currency', 'to_currency'], amount=_N, from_currency=_S, to_currency=_S),
   _tool('set_reminder', 'Set a reminder', ['text', 'time'], text=_S, time=_S),
   _tool('get_stock_price', 'Latest stock price', ['symbol'], symbol=_S),
-  _tool('translate', 'Translate text', ['text', 'target'], text=_S, target=_enum('en', 'ko', 'ja', 'zh')),
+  _tool('translate', 'Translate text; target en = English, ko = Korean, ja = Japanese, zh = Chinese', ['text', 'target'], text=_S, target=_enum('en', 'ko', 'ja', 'zh')),
   _tool('get_time', 'Local time in a city', ['city'], city=_S)]
+
+# %% ../nbs/03b_builtin.ipynb #8fcdb3c8
+CONVENTIONS = {  # (tool, argument): the phrase of the tool's description that makes its gold value derivable
+  ('create_material', 'type'): 'type STEEL for SS/SM grades, CONCRETE for C grades',
+  ('create_section', 'shape'): 'H = wide-flange, BOX = box, RECT = solid rectangle',
+  ('create_node', 'y'): 'y, z default 0', ('create_node', 'z'): 'y, z default 0',
+  ('set_self_weight', 'factor'): 'factor -1 = gravity', ('add_nodal_loads', 'fz'): 'downward = negative fz',
+  ('add_beam_load', 'w'): 'downward = negative w', ('add_beam_load', 'direction'): 'direction GZ (vertical)',
+  ('capture_view', 'view'): 'ISO = isometric', ('capture_view', 'mode'): 'DEFORMED = deformed shape, MOMENT = bending moment diagram',
+  ('cancel_order', 'reason'): 'CHANGED_MIND = no longer wanted, WRONG_ITEM = wrong item or size, LATE = delivery too slow',
+  ('request_refund', 'amount'): 'amount = the order amount from get_order', ('create_ticket', 'priority'): 'priority HIGH if urgent',
+  ('get_weather', 'unit'): 'unit default celsius', ('translate', 'target'): 'en = English, ko = Korean, ja = Japanese, zh = Chinese'}
 
 # %% ../nbs/03b_builtin.ipynb #749d601a
 def _share(items:list, split:str) -> list:
@@ -294,7 +306,7 @@ W2C_MISSING = {  # task: (cores without one required value, the assistant's ques
             'ko': ['주가 알려', '주식 시세 봐', '현재가 조회해', '종목 가격 확인해', '한 주에 얼마야?', '주식 가격 찾아', '주가 체크해', '시세 알려']},
            ('Which ticker symbol should I look up?', '어떤 종목 코드를 조회할까요?'), {'en': ['{symbol}.', 'Ticker {symbol}.', '{symbol}, please.', 'The symbol is {symbol}.'], 'ko': ['{symbol}.', '{symbol}요.', '{symbol} 조회해 줘.', '종목 코드는 {symbol}.']}),
  'time': ({'en': ['what time is it there?', 'check the local time', 'tell me the local time over there', 'look up the time there',
-                  'get the local time', 'what is the time difference now?', 'show me the clock there', 'find the current local time'],
+                  'get the local time', 'what time is it over there right now?', 'show me the clock there', 'find the current local time'],
            'ko': ['거기 지금 몇 시야?', '현지 시간 알려', '현지 시각 확인해', '그쪽 시간 조회해', '현지 시간 찾아', '거기 시각 봐', '그 도시 몇 시야?', '현지 시각 체크해']},
           ('Which city do you mean?', '어느 도시의 시간을 알려 드릴까요?'), {'en': ['{city}.', 'In {city}.', '{city}, please.', 'I mean {city}.'], 'ko': ['{city}.', '{city}요.', '{city}이요.', '{city} 말이에요.']}),
 }
@@ -405,55 +417,108 @@ def _w2c_decline(d):
 _FIRST, _LAST = ['minji', 'jihoon', 'seoyeon', 'taeho', 'yuna', 'dongkyu', 'hana', 'sumin', 'jiwoo', 'minkyu', 'soyoung', 'woojin', 'eunbi', 'hyunwoo', 'jiyoung', 'dahye'], \
                 ['kim', 'park', 'lee', 'choi', 'jung', 'kang', 'cho', 'yoon', 'jang', 'lim', 'han', 'oh', 'seo', 'shin', 'kwon', 'hwang']
 _DOMAINS = ['example.com', 'mail.example', 'corp.example', 'shop.example']
-_ADDR = (['서울시 마포구', '부산시 해운대구', '대전시 유성구', '인천시 연수구', '광주시 북구', '수원시 영통구', '대구시 수성구', '성남시 분당구', '울산시 남구', '전주시 완산구'],
-         ['월드컵로', '센텀로', '대학로', '송도대로', '용봉로', '광교로', '달구벌대로', '판교역로', '삼산로', '효자로'])
+_ADDR = {'ko': (['서울시 마포구', '부산시 해운대구', '대전시 유성구', '인천시 연수구', '광주시 북구', '수원시 영통구', '대구시 수성구', '성남시 분당구', '울산시 남구', '전주시 완산구'],
+                ['월드컵로', '센텀로', '대학로', '송도대로', '용봉로', '광교로', '달구벌대로', '판교역로', '삼산로', '효자로']),
+         'en': (['Maple Street', 'Oak Avenue', 'River Road', 'Hill Lane', 'Park Drive', 'Station Road', 'Elm Street', 'Lake View', 'Mill Lane', 'King Street'],
+                ['Seoul', 'Busan', 'Daejeon', 'Incheon', 'Gwangju', 'Suwon', 'Daegu', 'Seongnam', 'Ulsan', 'Jeonju'])}
 def _order(d): return d.value('order', lambda r: f'ORD-{r.randint(1000, 99999)}')
 def _ticket_id(d): return d.value('ticket', lambda r: f'T-{r.randint(100, 9999)}')
 def _email(d): return d.value('email', lambda r: f'{r.choice(_FIRST)}{r.choice(["", ".", "_"])}{r.choice(_LAST)}{r.choice(["", str(r.randint(1, 99))])}@{r.choice(_DOMAINS)}')
 def _phone(d): return d.value('phone', lambda r: f'010-{r.randint(1000, 9999)}-{r.randint(1000, 9999)}')
-def _address(d): return d.value('address', lambda r: f'{r.choice(_ADDR[0])} {r.choice(_ADDR[1])} {r.randint(1, 300)}')
-_ITEMS = ['무선 이어폰', '운동화', '커피 머신', '노트북 파우치', '전기 주전자', '요가 매트', '백팩', '블루투스 스피커', '텀블러', '모니터', '키보드', '우산']
-_STATUS = {'SHIPPED': '배송 중', 'PREPARING': '상품 준비 중', 'DELIVERED': '배송 완료'}
+def _address(d):
+    (a, b), fmt = _ADDR[d.lang], d.t('{n} {a}, {b}', '{a} {b} {n}')
+    return d.value('address', lambda r: fmt.format(n=r.randint(1, 300), a=r.choice(a), b=r.choice(b)))
+_ITEMS = [('wireless earbuds', '무선 이어폰'), ('running shoes', '운동화'), ('coffee machine', '커피 머신'), ('laptop sleeve', '노트북 파우치'),
+          ('electric kettle', '전기 주전자'), ('yoga mat', '요가 매트'), ('backpack', '백팩'), ('Bluetooth speaker', '블루투스 스피커'),
+          ('tumbler', '텀블러'), ('monitor', '모니터'), ('keyboard', '키보드'), ('umbrella', '우산')]
+def _item(d): return d.t(*d.rng.choice(_ITEMS))
+_STATUS = {'SHIPPED': ('is on its way, arriving {eta}', '배송 중이고 {eta} 도착 예정이에요'), 'PREPARING': ('is being prepared, arriving around {eta}', '상품 준비 중이고 {eta}쯤 도착 예정이에요'),
+           'DELIVERED': ('was delivered on {eta}', '{eta}에 배송 완료됐어요')}
+_MONTHS = 'January February March April May June July August September October November December'.split()
 
 # %% ../nbs/03b_builtin.ipynb #407152d8
 HELPDESK_REQUESTS = {
- 'order': ['주문 {oid} 배송 어디쯤인지 알려', '{oid} 주문 상태 확인해', '주문번호 {oid} 조회해', '{oid} 배송 조회 좀 해', '제 주문 {oid} 언제 오는지 알아봐',
-           '{oid} 주문 어떻게 됐는지 봐', '주문 {oid} 상태 찾아', '{oid} 택배 위치 확인해'],
- 'password': ['{email} 계정 비밀번호 재설정해', '비밀번호를 잊어버렸어요. {email}로 재설정 링크 보내', '{email} 비번 초기화해', '로그인이 안 돼요. {email} 비밀번호 재설정 메일 보내',
-              '계정 {email} 비밀번호 리셋해', '{email}로 비밀번호 변경 링크 보내', '{email} 계정 비번 새로 설정하게 해', '{email} 비밀번호 찾기 메일 보내'],
- 'phone': ['{email} 계정 전화번호를 {phone}로 바꿔', '제 계정({email}) 연락처 {phone}로 변경해', '{email} 휴대폰 번호 {phone}로 수정해', '번호 바뀌었어요. {email} 계정에 {phone} 등록해',
-           '{email} 계정 번호를 {phone}로 업데이트해', '{email}의 전화번호 {phone}로 변경해', '계정 {email} 연락처를 {phone}로 고쳐', '{phone}로 {email} 계정 번호 바꿔'],
- 'ticket_status': ['문의 {tid} 처리됐는지 확인해', '접수번호 {tid} 진행 상황 알려', '{tid} 티켓 어떻게 됐는지 봐', '제 문의 {tid} 답변 왔는지 확인해',
-                   '{tid} 상태 확인해', '티켓 {tid} 조회해', '{tid} 문의 진행 상황 찾아', '문의번호 {tid} 처리 상태 알려'],
- 'comment': ['티켓 {tid}에 "{text}"라고 댓글 남겨', '{tid} 문의에 "{text}" 추가해', '{tid}에 코멘트 달아: "{text}"', '문의 {tid}에 "{text}"라고 적어',
-             '접수번호 {tid}에 "{text}" 메모 남겨', '{tid} 티켓에 "{text}" 덧붙여', '{tid}에 "{text}"라고 답글 달아', '티켓 {tid} 코멘트: "{text}" 남겨'],
- 'account': ['{email} 계정 정보 조회해', '{email}로 가입된 계정 확인해', '계정 {email} 찾아', '{email} 회원 정보 봐', '{email} 계정 있는지 확인해',
-             '{email} 계정 상태 알려', '{email}로 된 계정 조회해', '{email} 회원 조회해'],
- 'ticket': ['{cat} 문의 접수해: "{text}"', '"{text}" 건으로 {cat} 문의 남겨', '{cat} 관련 티켓 만들어: "{text}"', '{cat} 문제로 "{text}" 접수해',
-            '"{text}" 내용으로 {cat} 티켓 열어', '{cat} 문의 등록해. 내용은 "{text}"', '새 {cat} 티켓: "{text}" 만들어', '{cat} 쪽으로 "{text}" 신고 접수해'],
- 'cancel': ['{why} 주문 {oid} 취소해', '{why} {oid} 주문 취소 요청해', '{why} 그래서 주문 {oid} 취소해', '{why} 주문번호 {oid} 취소 처리해',
-            '{why} {oid} 취소해', '{why} {oid} 주문 취소 좀 해', '{why} 주문 {oid} 캔슬해', '{why} {oid} 주문 없던 걸로 해'],
- 'address': ['주문 {oid} 배송지 바꿔', '{oid} 주문 주소 변경해', '배송 주소를 잘못 썼어요. {oid} 주소 수정해', '주문 {oid} 받는 곳 변경해',
-             '{oid} 배송지 고쳐', '{oid} 주문 배송 주소 바꿔', '주문번호 {oid} 주소 변경 처리해', '{oid} 배송지 수정해'],
- 'refund': ['주문 {oid} 환불해', '{oid} 반품했는데 환불 처리해', '주문번호 {oid} 환불 진행해', '{oid} 상품 환불해', '받은 물건이 불량이에요. 주문 {oid} 환불해',
-            '{oid} 환불 요청 넣어', '주문 {oid} 돈 돌려받게 해', '{oid} 주문 환불 접수해'],
+ 'order': {'en': ['where is my order {oid}?', 'check the status of order {oid}', 'look up order {oid}', 'track my package for order {oid}',
+                  'when will order {oid} arrive?', 'find out what happened to my order {oid}', 'show me the delivery status of {oid}', 'tell me where order {oid} is now'],
+           'ko': ['주문 {oid} 배송 어디쯤인지 알려', '{oid} 주문 상태 확인해', '주문번호 {oid} 조회해', '{oid} 배송 조회 좀 해', '제 주문 {oid} 언제 오는지 알아봐',
+                  '{oid} 주문 어떻게 됐는지 봐', '주문 {oid} 상태 찾아', '{oid} 택배 위치 확인해']},
+ 'password': {'en': ['reset the password for {email}', 'I forgot my password, send a reset link to {email}', 'send a password reset email to {email}',
+                     "I can't log in; reset the password of {email}", 'help me reset my password, my email is {email}', 'send {email} a link to change the password',
+                     'I need a new password for {email}', 'email a password reset link to {email}'],
+              'ko': ['{email} 계정 비밀번호 재설정해', '비밀번호를 잊어버렸어요. {email}로 재설정 링크 보내', '{email} 비번 초기화해', '로그인이 안 돼요. {email} 비밀번호 재설정 메일 보내',
+                     '계정 {email} 비밀번호 리셋해', '{email}로 비밀번호 변경 링크 보내', '{email} 계정 비번 새로 설정하게 해', '{email} 비밀번호 찾기 메일 보내']},
+ 'phone': {'en': ['change the phone number on {email} to {phone}', 'update my phone to {phone}; the account is {email}', 'my number changed to {phone}, update the account {email}',
+                  'set the phone for {email} to {phone}', 'replace the phone number of {email} with {phone}', 'put {phone} as the phone number on the {email} account',
+                  'the account {email} has a new phone number, {phone}; update it', 'use {phone} as my phone number, account {email}'],
+           'ko': ['{email} 계정 전화번호를 {phone}로 바꿔', '제 계정({email}) 연락처 {phone}로 변경해', '{email} 휴대폰 번호 {phone}로 수정해', '번호 바뀌었어요. {email} 계정에 {phone} 등록해',
+                  '{email} 계정 번호를 {phone}로 업데이트해', '{email}의 전화번호 {phone}로 변경해', '계정 {email} 연락처를 {phone}로 고쳐', '{phone}로 {email} 계정 번호 바꿔']},
+ 'ticket_status': {'en': ['check ticket {tid}', "what's the status of ticket {tid}?", 'has my ticket {tid} been answered?', 'look up support ticket {tid}',
+                          'give me an update on ticket {tid}', 'tell me where ticket {tid} stands', 'find the status of my request {tid}', 'is ticket {tid} resolved yet?'],
+                   'ko': ['문의 {tid} 처리됐는지 확인해', '접수번호 {tid} 진행 상황 알려', '{tid} 티켓 어떻게 됐는지 봐', '제 문의 {tid} 답변 왔는지 확인해',
+                          '{tid} 상태 확인해', '티켓 {tid} 조회해', '{tid} 문의 진행 상황 찾아', '문의번호 {tid} 처리 상태 알려']},
+ 'comment': {'en': ['add a comment to ticket {tid}: "{text}"', 'comment "{text}" on {tid}', 'post "{text}" to ticket {tid}', 'write "{text}" on my ticket {tid}',
+                    'reply to ticket {tid} with "{text}"', 'add the note "{text}" to {tid}', 'leave a comment on {tid} saying "{text}"', 'attach the message "{text}" to ticket {tid}'],
+             'ko': ['티켓 {tid}에 "{text}"라고 댓글 남겨', '{tid} 문의에 "{text}" 추가해', '{tid}에 코멘트 달아: "{text}"', '문의 {tid}에 "{text}"라고 적어',
+                    '접수번호 {tid}에 "{text}" 메모 남겨', '{tid} 티켓에 "{text}" 덧붙여', '{tid}에 "{text}"라고 답글 달아', '티켓 {tid} 코멘트: "{text}" 남겨']},
+ 'account': {'en': ['look up the account {email}', 'find the account for {email}', 'show me the account details of {email}', 'is there an account with {email}?',
+                    'check the account {email}', 'get the account info for {email}', 'pull up the account registered to {email}', 'what does the account {email} look like?'],
+             'ko': ['{email} 계정 정보 조회해', '{email}로 가입된 계정 확인해', '계정 {email} 찾아', '{email} 회원 정보 봐', '{email} 계정 있는지 확인해',
+                    '{email} 계정 상태 알려', '{email}로 된 계정 조회해', '{email} 회원 조회해']},
+ 'ticket': {'en': ['open a support ticket, category {cat}: "{text}"', 'file a ticket under {cat} saying "{text}"', 'log a ticket for my {cat} issue: "{text}"',
+                   'create a ticket (category: {cat}): "{text}"', 'report "{text}" in a ticket about my {cat}', 'raise a ticket on {cat}: "{text}"',
+                   'new ticket, topic {cat}: "{text}"', 'submit a ticket about {cat} problems: "{text}"'],
+            'ko': ['{cat} 문의 접수해: "{text}"', '"{text}" 건으로 {cat} 문의 남겨', '{cat} 관련 티켓 만들어: "{text}"', '{cat} 문제로 "{text}" 접수해',
+                   '"{text}" 내용으로 {cat} 티켓 열어', '{cat} 문의 등록해. 내용은 "{text}"', '새 {cat} 티켓: "{text}" 만들어', '{cat} 쪽으로 "{text}" 신고 접수해']},
+ 'cancel': {'en': ['cancel order {oid} because {why}', 'cancel {oid}, {why}', 'I want to cancel {oid} since {why}', 'cancel my order {oid}; {why}',
+                   'call off order {oid} because {why}', 'I want order {oid} cancelled, {why}', 'drop my order {oid} as {why}', 'cancel the order {oid}: {why}'],
+            'ko': ['{why} 주문 {oid} 취소해', '{why} {oid} 주문 취소 요청해', '{why} 그래서 주문 {oid} 취소해', '{why} 주문번호 {oid} 취소 처리해',
+                   '{why} {oid} 취소해', '{why} {oid} 주문 취소 좀 해', '{why} 주문 {oid} 캔슬해', '{why} {oid} 주문 없던 걸로 해']},
+ 'address': {'en': ['change the delivery address for order {oid}', 'I need to update the address on {oid}', 'I wrote the wrong address, fix it for order {oid}',
+                    'send order {oid} to a different address', 'update the shipping address of {oid}', 'change where {oid} gets delivered',
+                    'edit the delivery address on my order {oid}', 'order {oid} should go to another address; change it'],
+             'ko': ['주문 {oid} 배송지 바꿔', '{oid} 주문 주소 변경해', '배송 주소를 잘못 썼어요. {oid} 주소 수정해', '주문 {oid} 받는 곳 변경해',
+                    '{oid} 배송지 고쳐', '{oid} 주문 배송 주소 바꿔', '주문번호 {oid} 주소 변경 처리해', '{oid} 배송지 수정해']},
+ 'refund': {'en': ['refund order {oid}', 'I returned {oid}, process the refund', 'start a refund for order {oid}', 'I want my money back for {oid}',
+                   'the item was faulty; refund order {oid}', 'request a refund for {oid}', 'give me a refund on order {oid}', 'process the refund for my order {oid}'],
+            'ko': ['주문 {oid} 환불해', '{oid} 반품했는데 환불 처리해', '주문번호 {oid} 환불 진행해', '{oid} 상품 환불해', '받은 물건이 불량이에요. 주문 {oid} 환불해',
+                   '{oid} 환불 요청 넣어', '주문 {oid} 돈 돌려받게 해', '{oid} 주문 환불 접수해']},
 }
-_COMMENTS = ['사진 첨부했어요', '아직 해결이 안 됐어요', '빠른 확인 부탁해요', '주문번호 다시 확인했어요', '오후에는 연락이 어려워요', '같은 문제가 또 생겼어요',
-             '교환으로 바꿔 주세요', '영수증도 보낼게요', '택배사에 문의했어요', '감사합니다, 기다릴게요', '주말에 연락 주세요', '담당자 통화 원해요']
-_CATS = {'ORDER': '주문', 'ACCOUNT': '계정', 'PAYMENT': '결제', 'DELIVERY': '배송'}
-_WHY = [('마음이 바뀌었어요.', 'CHANGED_MIND'), ('다른 상품이 왔어요.', 'WRONG_ITEM'), ('배송이 너무 늦어요.', 'LATE'), ('단순 변심이에요.', 'CHANGED_MIND'),
-        ('주문을 잘못 넣었어요.', 'WRONG_ITEM'), ('일주일째 안 와요.', 'LATE'), ('사이즈를 잘못 골랐어요.', 'WRONG_ITEM'), ('필요 없어졌어요.', 'CHANGED_MIND')]
+
+# %% ../nbs/03b_builtin.ipynb #b1f500c8
+_COMMENTS = {'en': ['I attached a photo', 'It is still not fixed', 'Please check it soon', 'I double-checked the order number', 'I cannot take calls in the afternoon',
+                    'The same problem happened again', 'Please make it an exchange', 'I will send the receipt too', 'I already asked the courier', 'Thanks, I will wait',
+                    'Please call me at the weekend', 'I want to talk to an agent'],
+             'ko': ['사진 첨부했어요', '아직 해결이 안 됐어요', '빠른 확인 부탁해요', '주문번호 다시 확인했어요', '오후에는 연락이 어려워요', '같은 문제가 또 생겼어요',
+                    '교환으로 바꿔 주세요', '영수증도 보낼게요', '택배사에 문의했어요', '감사합니다, 기다릴게요', '주말에 연락 주세요', '담당자 통화 원해요']}
+_CATS = {'ORDER': ('order', '주문'), 'ACCOUNT': ('account', '계정'), 'PAYMENT': ('payment', '결제'), 'DELIVERY': ('delivery', '배송')}
+_COMPLAINTS = {  # category: a ticket's summary per language, matching the category
+ 'ORDER': {'en': ['I got two of the same item', 'my order shows the wrong quantity', 'an item is missing from my order', 'I want to add an item to my order'],
+           'ko': ['같은 상품이 두 개 왔어요', '주문 수량이 잘못 나와요', '주문한 상품 하나가 빠졌어요', '주문에 상품을 추가하고 싶어요']},
+ 'ACCOUNT': {'en': ['I cannot log in to my account', 'my account was locked', 'I want to merge two accounts', 'my name is wrong on my account'],
+             'ko': ['계정에 로그인이 안 돼요', '계정이 잠겼어요', '계정 두 개를 합치고 싶어요', '계정에 이름이 잘못 나와요']},
+ 'PAYMENT': {'en': ['I was charged twice', 'my coupon was not applied', 'the card payment failed', 'I need a tax invoice'],
+             'ko': ['결제가 두 번 됐어요', '쿠폰이 적용이 안 됐어요', '카드 결제가 실패했어요', '세금계산서가 필요해요']},
+ 'DELIVERY': {'en': ['the box arrived damaged', 'the parcel went to the wrong address', 'the courier never came', 'the tracking has not moved for days'],
+              'ko': ['상자가 파손돼서 왔어요', '택배가 다른 주소로 갔어요', '택배 기사님이 안 오셨어요', '배송 조회가 며칠째 그대로예요']}}
+_URGENT = {'en': ['Urgent! ', 'This is urgent: ', 'URGENT - ', 'It is urgent. '], 'ko': ['급해요! ', '급한 건이에요. ', '긴급! ', '급합니다. ']}
+_URGENT_WORDS = {'en': ('urgent', 'asap', 'right away'), 'ko': ('급해', '급한', '긴급', '급하게', '급합', '빨리')}  # openers and closers can say it too
+_WHY = {'en': [('I changed my mind', 'CHANGED_MIND'), ('a different item arrived', 'WRONG_ITEM'), ('the delivery is taking too long', 'LATE'),
+               ('I picked the wrong size', 'WRONG_ITEM'), ("I don't want it anymore", 'CHANGED_MIND'), ('I ordered the wrong item', 'WRONG_ITEM'),
+               ('I no longer need it', 'CHANGED_MIND'), ("it hasn't arrived after a week", 'LATE')],
+        'ko': [('마음이 바뀌었어요.', 'CHANGED_MIND'), ('다른 상품이 왔어요.', 'WRONG_ITEM'), ('배송이 너무 늦어요.', 'LATE'), ('사이즈를 잘못 골랐어요.', 'WRONG_ITEM'),
+               ('단순 변심이에요.', 'CHANGED_MIND'), ('주문을 잘못 넣었어요.', 'WRONG_ITEM'), ('필요 없어졌어요.', 'CHANGED_MIND'), ('일주일째 안 와요.', 'LATE')]}
 
 # %% ../nbs/03b_builtin.ipynb #c3f0f6a8
-def _hd_say(d, task, **fill): return request(d, task, {'ko': HELPDESK_REQUESTS[task]}, **fill)
+def _hd_say(d, task, **fill): return request(d, task, HELPDESK_REQUESTS[task], **fill)
 
 def _hd_order(d):
     "Look an order up; often the result comes back and the answer reads it."
-    oid, st, item = _order(d), d.rng.choice(list(_STATUS)), d.rng.choice(_ITEMS)
+    oid, st, item = _order(d), d.rng.choice(list(_STATUS)), _item(d)
     msgs = [_user(_hd_say(d, 'order', oid=oid)), _calls(make_call('get_order', {'order_id': oid}))]
     if d.chance(.4): return msgs, ['get_order']
-    eta = f'{d.rng.randint(1, 12)}월 {d.rng.randint(1, 28)}일'
-    return msgs + [_result('get_order', {'status': st, 'item': item, 'eta': eta}), _answer(f'{item}: {_STATUS[st]}, {eta} 도착 예정이에요.')], ['get_order']
+    m, day = d.rng.randint(1, 12), d.rng.randint(1, 28); eta = d.t(f'{_MONTHS[m - 1]} {day}', f'{m}월 {day}일')
+    said = d.t(f'Order {oid} ({item}) {_STATUS[st][0]}.', f'{item}: {_STATUS[st][1]}.').format(eta=eta)
+    return msgs + [_result('get_order', {'status': st, 'item': item, 'eta': eta}), _answer(said)], ['get_order']
 
 def _hd_simple(task, tool, values):
     "A scenario: one call whose values are all copied from the request."
@@ -466,58 +531,73 @@ def _hd_simple(task, tool, values):
 def _email_args(d): e = _email(d); return {'email': e}, {'email': e}
 def _phone_args(d): e, p = _email(d), _phone(d); return {'email': e, 'phone': p}, {'email': e, 'phone': p}
 def _tstatus_args(d): t = _ticket_id(d); return {'tid': t}, {'ticket_id': t}
-def _comment_args(d): t, c = _ticket_id(d), d.pick('comment', _COMMENTS); return {'tid': t, 'text': c}, {'ticket_id': t, 'comment': c}
+def _comment_args(d): t, c = _ticket_id(d), d.pick('comment', _COMMENTS[d.lang]); return {'tid': t, 'text': c}, {'ticket_id': t, 'comment': c}
+def _urgent(text:str, lang:str) -> bool: return any(w in text.lower() for w in _URGENT_WORDS[lang])
 
 def _hd_ticket(d):
-    "A new ticket: the category named in words, the summary quoted; 'urgent' sets the optional priority."
-    cat, text = d.rng.choice(list(_CATS)), d.pick('complaint', _COMMENTS)
-    args, urgent = {'category': cat, 'summary': text}, d.chance(.3)
-    req = _hd_say(d, 'ticket', cat=_CATS[cat], text=text)
-    if urgent: req, args = '급해요! ' + req, {**args, 'priority': 'HIGH'}
+    "A new ticket: the category named in words, a summary that fits it, quoted; priority HIGH exactly when the customer says it is urgent."
+    cat = d.rng.choice(list(_CATS)); text = d.pick('complaint', _COMPLAINTS[cat][d.lang])
+    req = _hd_say(d, 'ticket', cat=d.t(*_CATS[cat]), text=text)
+    if d.chance(.3): req = d.part(f'urgent/{d.lang}', _URGENT[d.lang]) + req
+    args = {'category': cat, 'summary': text, **({'priority': 'HIGH'} if _urgent(req, d.lang) else {})}
     return [_user(req), _calls(make_call('create_ticket', args))], ['create_ticket']
 
 # %% ../nbs/03b_builtin.ipynb #a4eef8ac
 def _hd_cancel(d):
     "Policy: confirm before cancelling; the reason enum comes from the customer's words."
-    oid, (why, reason) = _order(d), d.pick('why', _WHY)
-    msgs = [_user(_hd_say(d, 'cancel', oid=oid, why=why)), _ask(f'주문 {oid}을(를) 취소할까요?')]
-    if d.chance(.2): return msgs + [_user(d.rng.choice(['아니요, 그냥 둘게요.', '아니, 잠깐만.'])), _answer('알겠습니다. 주문은 그대로 유지돼요.')], ['cancel_order']
-    return msgs + [_user(d.rng.choice(['네.', '네, 취소해 주세요.', '응.', '네 진행해 주세요.'])), _calls(make_call('cancel_order', {'order_id': oid, 'reason': reason})),
-                   _result('cancel_order', {'status': 'CANCELLED'}), _answer('취소되었어요. 환불은 3~5일 걸려요.')], ['cancel_order']
+    oid, (why, reason) = _order(d), d.pick('why', _WHY[d.lang])
+    msgs = [_user(_hd_say(d, 'cancel', oid=oid, why=why)), _ask(d.t(f'Shall I cancel order {oid}?', f'주문 {oid}을(를) 취소할까요?'))]
+    if d.chance(.2):
+        no = d.rng.choice(d.t(['No, keep it.', 'Wait, no.'], ['아니요, 그냥 둘게요.', '아니, 잠깐만.']))
+        return msgs + [_user(no), _answer(d.t('OK, the order stays as it is.', '알겠습니다. 주문은 그대로 유지돼요.'))], ['cancel_order']
+    yes = d.rng.choice(d.t(['Yes.', 'Yes, cancel it.', 'Yes please.', 'Go ahead.'], ['네.', '네, 취소해 주세요.', '응.', '네 진행해 주세요.']))
+    return msgs + [_user(yes), _calls(make_call('cancel_order', {'order_id': oid, 'reason': reason})), _result('cancel_order', {'status': 'CANCELLED'}),
+                   _answer(d.t('Cancelled. The refund takes 3-5 days.', '취소되었어요. 환불은 3~5일 걸려요.'))], ['cancel_order']
 
 def _hd_address(d):
     "The new address is missing: ask, then call with the address the customer gives."
     oid, addr = _order(d), _address(d)
-    return [_user(_hd_say(d, 'address', oid=oid)), _ask('새 배송지 주소를 알려 주시겠어요?'), _user(d.rng.choice([addr, f'{addr}로 해 주세요.', f'{addr}요.'])),
-            _calls(make_call('change_address', {'order_id': oid, 'address': addr})), _result('change_address', {'updated': True}), _answer('배송지를 변경했어요.')], ['change_address']
+    reply = d.rng.choice(d.t([addr, f'{addr}, please.', f'Send it to {addr}.'], [addr, f'{addr}로 해 주세요.', f'{addr}요.']))
+    return [_user(_hd_say(d, 'address', oid=oid)), _ask(d.t('What is the new delivery address?', '새 배송지 주소를 알려 주시겠어요?')), _user(reply),
+            _calls(make_call('change_address', {'order_id': oid, 'address': addr})), _result('change_address', {'updated': True}),
+            _answer(d.t('Done: the delivery address is changed.', '배송지를 변경했어요.'))], ['change_address']
 
 def _hd_refund(d):
     "Two dependent calls: the refund amount is read from the order lookup's result."
-    oid, item, amt = _order(d), d.rng.choice(_ITEMS), d.rng.randrange(9000, 300000, 1000)
+    oid, item, amt = _order(d), _item(d), d.rng.randrange(9000, 300000, 1000)
     return [_user(_hd_say(d, 'refund', oid=oid)), _calls(make_call('get_order', {'order_id': oid})),
             _result('get_order', {'status': 'DELIVERED', 'item': item, 'amount': amt}),
             _calls(make_call('request_refund', {'order_id': oid, 'amount': amt})), _result('request_refund', {'refund_id': f'R-{d.rng.randint(100, 999)}'}),
-            _answer(f'{item} {amt:,}원 환불을 접수했어요.')], ['get_order', 'request_refund']
+            _answer(d.t(f'The refund of {amt:,} won for the {item} is requested.', f'{item} {amt:,}원 환불을 접수했어요.'))], ['get_order', 'request_refund']
 
 # %% ../nbs/03b_builtin.ipynb #a7748c8d
-HELPDESK_FAQ = [('영업시간이 어떻게 되나요?', '고객센터는 평일 오전 9시부터 오후 6시까지 운영해요.'), ('배송비는 얼마예요?', '3만 원 이상은 무료 배송이고, 그 미만은 3,000원이에요.'),
-          ('교환은 며칠 안에 해야 하나요?', '상품을 받은 날부터 7일 안에 신청하시면 돼요.'), ('감사합니다!', '도움이 되어 기뻐요. 좋은 하루 보내세요!'),
-          ('해외 배송도 되나요?', '아쉽지만 지금은 국내 배송만 가능해요.'), ('포인트는 언제 적립돼요?', '구매 확정 다음 날 적립돼요.'),
-          ('현금영수증 발급되나요?', '네, 결제할 때나 마이페이지에서 신청하실 수 있어요.'), ('안녕하세요', '안녕하세요! 고객센터입니다.'),
-          ('환불은 보통 며칠 걸려요?', '카드 결제는 보통 3~5영업일 걸려요.'), ('주문 취소하면 수수료 있어요?', '배송 전 취소는 수수료가 없어요.'),
-          ('비밀번호는 몇 자리여야 해요?', '8자 이상, 영문과 숫자를 섞어 주세요.'), ('티켓 답변은 얼마나 걸려요?', '보통 하루 안에 답변드려요.')]
-HELPDESK_OUT_OF_SCOPE = ['주식 종목 추천해', '다른 쇼핑몰 가격이랑 비교해', '제 카드 한도 올려', '택배 기사님 개인 번호 알려',
-                   '경쟁사 쿠폰 코드 있어요?', '비행기표 예약해', '옆집 주문 내역 좀 알려', '제 은행 계좌 비밀번호 알려',
-                   '주문 {oid} 배송 기사님 전화번호 알려', '{email} 계정 비밀번호 그냥 알려', '주문 {oid} 가격 깎아', '{email} 계정 탈퇴시켜']
+HELPDESK_FAQ = {'en': [('what are your opening hours?', 'The help desk is open on weekdays from 9 am to 6 pm.'), ('how much is shipping?', 'Shipping is free from 30,000 won; below that it is 3,000 won.'),
+                       ('how long do I have to exchange an item?', 'Ask within 7 days of receiving it.'), ('thank you!', 'Glad I could help. Have a nice day!'),
+                       ('do you ship abroad?', 'Sorry, for now we only ship within Korea.'), ('when do I get my points?', 'The day after you confirm the purchase.'),
+                       ('can I get a cash receipt?', 'Yes: ask for one at checkout or on My Page.'), ('hello', 'Hello! This is the help desk.'),
+                       ('how long does a refund usually take?', 'Card refunds usually take 3-5 business days.'), ('is there a fee to cancel an order?', 'No, cancelling before shipping is free.'),
+                       ('how long must a password be?', 'At least 8 characters, mixing letters and numbers.'), ('how fast are tickets answered?', 'Usually within a day.')],
+                'ko': [('영업시간이 어떻게 되나요?', '고객센터는 평일 오전 9시부터 오후 6시까지 운영해요.'), ('배송비는 얼마예요?', '3만 원 이상은 무료 배송이고, 그 미만은 3,000원이에요.'),
+                       ('교환은 며칠 안에 해야 하나요?', '상품을 받은 날부터 7일 안에 신청하시면 돼요.'), ('감사합니다!', '도움이 되어 기뻐요. 좋은 하루 보내세요!'),
+                       ('해외 배송도 되나요?', '아쉽지만 지금은 국내 배송만 가능해요.'), ('포인트는 언제 적립돼요?', '구매 확정 다음 날 적립돼요.'),
+                       ('현금영수증 발급되나요?', '네, 결제할 때나 마이페이지에서 신청하실 수 있어요.'), ('안녕하세요', '안녕하세요! 고객센터입니다.'),
+                       ('환불은 보통 며칠 걸려요?', '카드 결제는 보통 3~5영업일 걸려요.'), ('주문 취소하면 수수료 있어요?', '배송 전 취소는 수수료가 없어요.'),
+                       ('비밀번호는 몇 자리여야 해요?', '8자 이상, 영문과 숫자를 섞어 주세요.'), ('티켓 답변은 얼마나 걸려요?', '보통 하루 안에 답변드려요.')]}
+HELPDESK_OUT_OF_SCOPE = {'en': ['recommend some stocks to buy', 'compare your prices with other shops', 'raise my credit card limit', "give me the courier's personal phone number",
+                                "apply a competitor's coupon to my cart", 'book me a flight to Jeju', "show me my neighbour's orders", 'tell me my bank account password',
+                                "give me the driver's phone number for order {oid}", 'just tell me the password of {email}', 'add gift wrapping to order {oid}', 'delete the account {email}'],
+                         'ko': ['주식 종목 추천해', '다른 쇼핑몰 가격이랑 비교해', '제 카드 한도 올려', '택배 기사님 개인 번호 알려',
+                                '경쟁사 쿠폰 적용해', '비행기표 예약해', '옆집 주문 내역 좀 알려', '제 은행 계좌 비밀번호 알려',
+                                '주문 {oid} 배송 기사님 전화번호 알려', '{email} 계정 비밀번호 그냥 알려', '주문 {oid}에 선물 포장 추가해', '{email} 계정 탈퇴시켜']}
 
 def _hd_answer(d):
     "A question the help desk answers from its own knowledge, no tool."
-    q, a = d.part('hd_faq/ko', HELPDESK_FAQ)
-    return [_user(_cap(d.part('q_opener/ko', Q_OPENERS['ko']) + q)), _answer(a)], []
+    q, a = d.part(f'hd_faq/{d.lang}', HELPDESK_FAQ[d.lang])
+    return [_user(_cap(d.part(f'q_opener/{d.lang}', Q_OPENERS[d.lang]) + q)), _answer(a)], []
 
 def _hd_decline(d):
     "A request no tool can do; some name an order or account the tools could look up."
-    return [_user(request(d, 'hd_decline', {'ko': HELPDESK_OUT_OF_SCOPE}, oid=_order(d), email=_email(d))), _decline(DECLINE_TEXT[1])], []
+    return [_user(request(d, 'hd_decline', HELPDESK_OUT_OF_SCOPE, oid=_order(d), email=_email(d))), _decline(d.t(*DECLINE_TEXT))], []
 
 # %% ../nbs/03b_builtin.ipynb #9ee7b39d
 _SHAPES = {'H': ('wide-flange (H)', 'H형강'), 'BOX': ('box', '각형 강관'), 'RECT': ('solid rectangular', '직사각형')}
@@ -583,17 +663,17 @@ STRUCTURAL_REQUESTS = {
           'ko': ['{view} 뷰로 {mode} 화면을 {file}로 저장해', '{mode} 캡처해. {view} 뷰, 파일명 {file}', '{view} 방향에서 본 {mode} 이미지를 {file}로 저장해',
                  '{file} 파일로 {mode} {view} 뷰 캡처해', '{view} 뷰 {mode} 그림을 {file}로 내보내', '{mode}을 {view} 뷰로 찍어서 {file}로 저장해',
                  '{view} 뷰에서 {mode} 스크린샷 {file}로 남겨', '{file}에 {view} 뷰 {mode} 저장해']},
- 'nodes_line': {'en': ['create {n} nodes along a {L} m beam on the x-axis, numbered from {id0}', 'put {n} equally spaced nodes on x from 0 to {L} m, starting at node {id0}',
-                       'model a {L} m span with {n} nodes (ids from {id0}), evenly spaced', 'split a {L} m line on the x-axis into {n} nodes; first id {id0}',
-                       'add {n} nodes evenly along x over {L} m, first node {id0}', 'lay out {n} evenly spaced nodes across {L} m on x, ids starting at {id0}',
-                       'place {n} nodes from x = 0 to x = {L} m at equal spacing, numbering from {id0}', 'I want {n} nodes spread evenly over a {L} m beam, from id {id0}'],
-                'ko': ['x축을 따라 {L} m 보에 절점 {n}개를 만들어. 번호는 {id0}부터', '절점 {id0}번부터 {n}개를 0부터 {L} m까지 같은 간격으로 놓아',
-                       '길이 {L} m 스팬에 절점 {n}개 균등하게 생성해 (시작 번호 {id0})', 'x축 {L} m 구간을 절점 {n}개로 나눠. 첫 번호는 {id0}',
-                       '{L} m 보에 절점 {n}개를 등간격으로 추가해. {id0}번부터', 'x = 0부터 {L} m까지 절점 {n}개를 균등 배치해. 번호는 {id0}부터',
-                       '{id0}번부터 시작해서 {L} m 길이에 절점 {n}개 만들어', '{L} m 구간에 같은 간격으로 절점 {n}개 놓아. 시작 번호 {id0}']},
- 'self_weight': {'en': ['create dead load case {lc} and add self-weight to it', 'add load case {lc} (dead) with the self-weight in it', 'make a dead case {lc} and include self-weight',
-                        'set up {lc} for dead load and apply the self-weight there', 'new dead load case {lc}, plus self-weight', 'define dead case {lc} and put the self-weight in it',
-                        'create {lc} as a dead load case with self-weight', 'add a dead case called {lc} and turn on self-weight for it'],
+ 'nodes_line': {'en': ['create {n} nodes along the x-axis from x = 0 to {L} m, numbered from {id0}', 'put {n} equally spaced nodes on x from 0 to {L} m, starting at node {id0}',
+                       'model a {L} m span along x from x = 0 with {n} evenly spaced nodes (ids from {id0})', 'split the x-axis from 0 to {L} m into {n} evenly spaced nodes; first id {id0}',
+                       'add {n} nodes evenly along x from 0 to {L} m, first node {id0}', 'lay out {n} evenly spaced nodes on x between 0 and {L} m, ids starting at {id0}',
+                       'place {n} nodes from x = 0 to x = {L} m at equal spacing, numbering from {id0}', 'I want {n} nodes spread evenly along x from 0 to {L} m, from id {id0}'],
+                'ko': ['x축을 따라 0부터 {L} m까지 절점 {n}개를 만들어. 번호는 {id0}부터', '절점 {id0}번부터 {n}개를 x = 0부터 {L} m까지 같은 간격으로 놓아',
+                       '원점에서 x축으로 {L} m 스팬에 절점 {n}개 균등하게 생성해 (시작 번호 {id0})', 'x축 0~{L} m 구간을 절점 {n}개로 나눠. 첫 번호는 {id0}',
+                       'x = 0부터 {L} m까지 절점 {n}개를 등간격으로 추가해. {id0}번부터', 'x축 0부터 {L} m까지 절점 {n}개를 균등 배치해. 번호는 {id0}부터',
+                       '{id0}번부터 시작해서 x축 0~{L} m에 절점 {n}개 만들어', 'x = 0에서 {L} m 구간에 같은 간격으로 절점 {n}개 놓아. 시작 번호 {id0}']},
+ 'self_weight': {'en': ['create {dead} load case {lc} and add self-weight to it', 'add load case {lc} ({dead}) with the self-weight in it', 'make a {dead} case {lc} and include self-weight',
+                        'set up {lc} for {dead} load and apply the self-weight there', 'new {dead} load case {lc}, plus self-weight', 'define {dead} case {lc} and put the self-weight in it',
+                        'create {lc} as a {dead} load case with self-weight', 'add a {dead} case called {lc} and turn on self-weight for it'],
                  'ko': ['고정하중 케이스 {lc} 만들고 자중도 넣어', '하중 케이스 {lc}(고정하중) 추가하고 자중 적용해', '고정하중 케이스 {lc} 생성하고 자중 포함시켜',
                         '{lc} 케이스를 고정하중으로 만들고 자중을 넣어', '새 고정하중 케이스 {lc}에 자중도 같이 넣어', '고정하중 {lc} 정의하고 자중 추가해',
                         '{lc}를 자중 포함 고정하중 케이스로 만들어', '고정하중 케이스 {lc} 추가하고 자중 켜']},
@@ -674,7 +754,7 @@ def _st_self_weight(d):
     "Two different tools called in parallel: the load case and its self-weight."
     lc = _lc(d)
     calls = [make_call('create_load_case', dict(name=lc, type='DEAD')), make_call('set_self_weight', dict(load_case=lc, factor=-1))]
-    return [_user(request(d, 'self_weight', STRUCTURAL_REQUESTS['self_weight'], lc=lc)), _calls(*calls)], ['create_load_case', 'set_self_weight']
+    return [_user(request(d, 'self_weight', STRUCTURAL_REQUESTS['self_weight'], lc=lc, dead='dead')), _calls(*calls)], ['create_load_case', 'set_self_weight']
 
 def _st_analysis(d):
     "Multi-turn: a call, its result, a second call that depends on the request, and an answer from the numbers."
@@ -754,7 +834,7 @@ BUILTINS = {
       'view': (5, _st_view), 'supports': (6, _st_supports), 'nodal_loads': (6, _st_nodal_loads), 'beam_load': (6, _st_beam_load), 'nodes_line': (5, _st_nodes_line),
       'self_weight': (5, _st_self_weight), 'analysis': (6, _st_analysis), 'delete': (6, _st_delete), 'ask': (7, _st_ask),
       'answer': (12, _st_answer), 'decline': (12, _st_decline)}, {'en': 'Units: kN, m.', 'ko': '단위: kN, m.'}),
-  'helpdesk': Builtin(HELPDESK_TOOLS, ('ko',), {
+  'helpdesk': Builtin(HELPDESK_TOOLS, ('en', 'ko'), {
       'order': (10, _hd_order), 'password': (6, _hd_simple('password', 'reset_password', _email_args)), 'phone': (5, _hd_simple('phone', 'update_phone', _phone_args)),
       'ticket_status': (6, _hd_simple('ticket_status', 'get_ticket', _tstatus_args)), 'comment': (5, _hd_simple('comment', 'add_ticket_comment', _comment_args)),
       'account': (5, _hd_simple('account', 'get_account', _email_args)), 'ticket': (6, _hd_ticket), 'refund': (7, _hd_refund),
@@ -763,12 +843,30 @@ BUILTINS = {
       'call': (32, _w2c_call), 'parallel': (8, _w2c_parallel), 'ask': (22, _w2c_ask), 'answer': (19, _w2c_answer), 'decline': (19, _w2c_decline)}),
 }
 
+# %% ../nbs/03b_builtin.ipynb #fb74b420
+def _langs(name:str, spec:Builtin, langs=None) -> tuple:
+    "The languages dataset `name` generates: its own (`langs=None`), or those of `langs` it speaks, in its own order."
+    if langs is None: return spec.langs
+    langs, known = ((langs,) if isinstance(langs, str) else tuple(langs)), sorted({l for b in BUILTINS.values() for l in b.langs})
+    if bad := [l for l in langs if l not in known]:
+        raise ValueError(f'unknown language code {bad} for built-in dataset {name!r} (it speaks {list(spec.langs)}): use codes from {known}, or langs=None')
+    if not (ok := tuple(l for l in spec.langs if l in langs)):
+        raise ValueError(f'built-in dataset {name!r} speaks only {list(spec.langs)}, none of {list(langs)}: add one of those to langs, leave {name!r} out, or pass langs=None')
+    return ok
+
 # %% ../nbs/03b_builtin.ipynb #1afd6907
-def offer_tools(rng, catalog:list, needed:list) -> list:
-    "The tools a record offers: those it needs plus 1-3 distractors from the catalogue, in random order."
+DISTRACTORS = (1, 3)  # the default (fewest, most) distractor tools per record
+
+def offer_tools(rng, catalog:list, needed:list,
+                distractors:tuple=DISTRACTORS # (fewest, most) distractors; fewer are likelier (weights 5, 3, 2, 1, 1, ...)
+               ) -> list:
+    "The tools a record offers: those it needs plus distractors from the catalogue, in random order."
     by_name = {t['function']['name']: t for t in catalog}
-    others = [n for n in by_name if n not in needed]
-    names = list(dict.fromkeys(needed)) + rng.sample(others, rng.choices([1, 2, 3], weights=[5, 3, 2])[0])
+    others, (lo, hi) = [n for n in by_name if n not in needed], distractors
+    if not 0 <= lo <= hi: raise ValueError(f'distractors must be (fewest, most) with 0 <= fewest <= most, not {distractors!r}')
+    counts = range(lo, max(lo, min(hi, len(others))) + 1)
+    k = rng.choices(counts, weights=[(5, 3, 2)[i] if i < 3 else 1 for i in range(len(counts))])[0]
+    names = list(dict.fromkeys(needed)) + rng.sample(others, min(k, len(others)))
     rng.shuffle(names)
     return [by_name[n] for n in names]
 
@@ -785,34 +883,82 @@ def _allocate(n:int, weights:dict) -> dict:
     for k in sorted(exact, key=lambda k: exact[k] - counts[k], reverse=True)[:n - sum(counts.values())]: counts[k] += 1
     return counts
 
-def _make_row(spec:Builtin, d:Draw, name:str, scenario) -> dict:
+def _make_row(spec:Builtin, d:Draw, name:str, scenario, distractors:tuple=DISTRACTORS) -> dict:
     "One record plus its metadata, from a scenario and its draw."
     msgs, needed = scenario(d)
-    tools = offer_tools(d.rng, spec.tools, needed)
+    tools = offer_tools(d.rng, spec.tools, needed, distractors)
     msgs, decisions, kinds = label_turns(_fill_decline(msgs, tools), getattr(scenario, 'computed', False))
     system = [{'role': 'system', 'content': spec.system[d.lang]}] if d.lang in spec.system else []
     return {'messages': system + msgs, 'tools': tools, 'lang': d.lang, 'kind': name, 'decision': decisions[0], 'decisions': decisions,
             'kinds': kinds, 'template': ' '.join(d.parts), 'parts': d.parts, 'slots': d.slots}
 
 # %% ../nbs/03b_builtin.ipynb #76b7f8f3
-def generate_split(name:str, split:str, n:int, seed:int=0) -> list:
+def generate_split(name:str, split:str, n:int, seed:int=0,
+                   langs=None, # language codes such as ['en']; None: the dataset's own languages
+                   distractors:tuple=DISTRACTORS # (fewest, most) distractor tools per record
+                  ) -> list:
     "`n` records of built-in dataset `name` for `split` (train, validation or test), deterministic in `seed`."
     spec, rng, rows = BUILTINS[name], random.Random(f'{seed}/{name}/{split}'), []
+    ls = _langs(name, spec, langs)
     for kind, k in _allocate(n, {k: w for k, (w, _) in spec.scenarios.items()}).items():
-        rows += [_make_row(spec, Draw(rng, split, spec.langs[i % len(spec.langs)]), kind, spec.scenarios[kind][1]) for i in range(k)]
+        rows += [_make_row(spec, Draw(rng, split, ls[i % len(ls)]), kind, spec.scenarios[kind][1], distractors) for i in range(k)]
     rng.shuffle(rows)
     return [{'id': f'{name}-{split}-{i:04d}', 'dataset': name, **r} for i, r in enumerate(rows)]
 
 # %% ../nbs/03b_builtin.ipynb #33ef75f6
 def load_builtin(name='all', # 'structural', 'helpdesk', 'when2call', 'all', or a list of them
                  n_train:int=2000, n_validation:int=40, n_test:int=32, # records per dataset and split
-                 seed:int=0) -> DatasetDict:
+                 seed:int=0,
+                 langs=None, # language codes, e.g. ['en'] for an English-only model; None: each dataset's own
+                 train_distractors:tuple|None=None # (fewest, most) distractor tools in train prompts; None: (1, 3) as in the other splits
+                ) -> DatasetDict:
     "A built-in synthetic dataset (or a mix) as a `DatasetDict` with train, validation and test splits."
     names = list(BUILTINS) if name == 'all' else [name] if isinstance(name, str) else list(name)
     for n in names:
         if n not in BUILTINS: raise ValueError(f'unknown built-in dataset {n!r}; use one of {list(BUILTINS)} or "all"')
-    sizes = {'train': n_train, 'validation': n_validation, 'test': n_test}
-    return DatasetDict({s: to_dataset([r for n in names for r in generate_split(n, s, k, seed)]) for s, k in sizes.items()})
+        _langs(n, BUILTINS[n], langs)  # fail before generating anything
+    sizes, dist = {'train': n_train, 'validation': n_validation, 'test': n_test}, {'train': train_distractors or DISTRACTORS}
+    return DatasetDict({s: to_dataset([r for n in names for r in generate_split(n, s, k, seed, langs, dist.get(s, DISTRACTORS))])
+                        for s, k in sizes.items()})
+
+# %% ../nbs/03b_builtin.ipynb #93ed71d7
+_GLOSS = {**_SUPPORTS, **_LTYPES, **_VIEWS, **_MODES, **_SHAPES, **_CATS, 'celsius': ('celsius', '섭씨'), 'fahrenheit': ('fahrenheit', '화씨')}
+
+def _leaves(v, path:tuple) -> list:
+    "(path, value) for each leaf of an argument value; node-id keys of a map are leaves too."
+    if isinstance(v, dict): return [x for k, w in v.items() for x in ([(path, k)] if str(k).isdigit() else []) + _leaves(w, path + (k,))]
+    if isinstance(v, list): return [x for w in v for x in _leaves(w, path)]
+    return [(path, v)]
+
+def _said(v, text:str) -> bool:
+    "Whether `v` occurs in `text`: a number as digits (not inside a code like SM355) or a word, ASCII text case-insensitively as whole words, other text as written."
+    if isinstance(v, (int, float)) or re.fullmatch(r'-?\d+(\.\d+)?', str(v)):
+        n, text = _num(v), re.sub(r'(?<=\d)x(?=\d)', ' x ', text)  # 300x200 is two numbers
+        if re.search(rf'(?<![A-Za-z\d.-]){re.escape(str(n))}(?!\d|\.\d)', text): return True
+        return isinstance(n, int) and 2 <= n < len(_WORDS_KO) and (bool(re.search(rf'\b{_WORDS[n]}\b', text, re.I)) or _WORDS_KO[n] in text)
+    s = str(v).lower()
+    return bool(re.search(rf'(?<![a-z0-9]){re.escape(s)}(?![a-z0-9])', text.lower())) if s.isascii() else s in text.lower()
+
+# %% ../nbs/03b_builtin.ipynb #5c89db37
+def _convention(f:dict, path:tuple, conventions:dict) -> str|None:
+    "The phrase of tool `f`'s description that explains the value at `path` (by its innermost named key), if there is one."
+    names = [p for p in path if not str(p).isdigit()]
+    phrase = conventions.get((f['name'], names[-1])) if names else None
+    return phrase if phrase and phrase in (f.get('description') or '') else None
+
+def explain_gold(rec:dict, conventions:dict|None=None) -> list:
+    "(tool, argument, value, source) for each leaf of each gold call of `rec`; source is `said`, `word`, a convention phrase or None."
+    conventions, heard, out = CONVENTIONS if conventions is None else conventions, '', []
+    tools = {t['function']['name']: t['function'] for t in rec['tools']}
+    for m in rec['messages']:
+        if m['role'] in ('user', 'tool'): heard += '\n' + m['content']
+        for c in m.get('tool_calls') or []:
+            f = c['function']; args = f['arguments'] if isinstance(f['arguments'], dict) else json.loads(f['arguments'])
+            for path, v in [x for k, w in args.items() for x in _leaves(w, (k,))]:
+                en, ko = _GLOSS.get(v, ('', '')) if isinstance(v, str) else ('', '')
+                word = en and _said(v, en) and (_said(en, heard) or ko in heard)
+                out.append((f['name'], '.'.join(map(str, path)), v, 'said' if _said(v, heard) else 'word' if word else _convention(tools[f['name']], path, conventions)))
+    return out
 
 # %% ../nbs/03b_builtin.ipynb #9c9f67e8
 def phrasing_counts(dd:DatasetDict, split:str='train') -> pd.Series:
