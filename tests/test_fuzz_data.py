@@ -1,12 +1,12 @@
 "Fuzz and regression tests: malformed rows and files give `Problem`s for their own row (or a `DataError`), never a crash."
-import copy, json, re, tempfile, time, warnings
+import copy, json, math, os, re, subprocess, sys, tempfile, time, warnings
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from toolcall_lab.data import (DataError, Problem, Report, convert, load_checked, load_records, load_rows, split_records,
-                               to_canonical, validate)
+from toolcall_lab.data import (DataError, Problem, Report, convert, load_checked, load_records, load_rows, normalize_record, split_records,
+                               to_canonical, to_dataset, validate)
 from toolcall_lab.inference import make_call
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
@@ -50,7 +50,11 @@ KEYS = ['role', 'content', 'name', 'type', 'function', 'arguments', 'parameters'
         'tool_call_id', 'text', 'from', 'value', 'conversations', 'system', 'properties', 'pattern', 'reasoning', 'x']
 WORDS = ['', 'user', 'assistant', 'tool', 'system', 'function', 'ipython', 'object', 'string', 'get_weather', 'POST /db/node',
          '{"a": 1}', '[1, 2]', '{', '[', '<tool_call>', '<function=f>{"a": 1', 'text', 'image_url', 'null', '^(a+)+$']
-scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-1e3, 1e3, allow_nan=False) | st.sampled_from(WORDS) | st.text(max_size=6)
+# values JSON, Arrow or a tokenizer cannot hold, or that overflow float arithmetic: integers of 400 and of over 4,300 digits, NaN, infinities,
+# the largest and smallest floats, lone surrogates (what `json` makes of "\ud800")
+HOSTILE_SCALARS = [10**400, -10**400, float('inf'), float('-inf'), float('nan'), 1.7976931348623157e308, 5e-324, 2**63, '\ud800', 'ok \udfff', '9' * 5000]
+scalars = (st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-1e3, 1e3, allow_nan=False) | st.sampled_from(WORDS) | st.text(max_size=6)
+           | st.sampled_from(HOSTILE_SCALARS) | st.integers(4301, 4400).map(lambda n: -(10**n)))  # (hypothesis cannot show these in a strategy's repr)
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), inner, max_size=3),
                            max_leaves=10)
 
@@ -79,7 +83,8 @@ def _check_problems(report:Report):
         assert isinstance(p, Problem) and isinstance(p.index, int) and isinstance(p.path, str), p
         assert isinstance(p.hint, str) and p.hint.strip(), p
         assert p.kind != 'unexpected', f'the safety net caught what a check should have named: {p}'
-    report._repr_markdown_()  # renders
+        str(p).encode('utf-8')  # printable: a lone surrogate in the data is quoted as \ud800
+    report._repr_markdown_().encode('utf-8')  # renders
 
 # --- convert: bad rows never cost the good ones ---------------------------------------------------------------------
 @FUZZ
@@ -125,8 +130,28 @@ def test_validate_mutated_canonical(rec):
     _check_problems(validate([rec], mode='report'))
 
 schema_words = st.sampled_from(['type', 'pattern', 'enum', 'minimum', 'maximum', 'multipleOf', 'items', 'properties', 'required', '$ref',
-                                'format', 'patternProperties', 'additionalProperties', 'minLength', 'const', 'anyOf', 'not', 'propertyNames'])
-schema_values = st.recursive(scalars | st.sampled_from(['^(a|a)+$', 'a{2,}', '#', '#/properties', 'integer', 'array', 'email', 1e-300, 10**20]),
+                                'format', 'patternProperties', 'additionalProperties', 'minLength', 'const', 'anyOf', 'not', 'propertyNames',
+                                '$schema', 'uniqueItems'])
+
+def nested_objects(n):
+    "A parameters schema nested `n` object levels deep."
+    schema = {'type': 'object'}
+    for _ in range(n): schema = {'type': 'object', 'properties': {'a': schema}}
+    return schema
+
+# patterns that are costly to compile: counted repeats (nested, open, empty groups), groups nested thousands deep, long literals
+costly_patterns = st.one_of(
+    st.integers(0, 2**31).map(lambda n: f'a{{{n}}}'), st.integers(0, 2**31).map(lambda n: f'[a-z]{{{n},}}'),
+    st.tuples(st.integers(1, 10**5), st.integers(1, 10**5)).map(lambda t: '(a{%d}){%d}' % t),
+    st.integers(1, 10**6).map(lambda n: '(){%d}' % n), st.integers(1, 5000).map(lambda n: '(' * n + ')' * n),
+    st.integers(1, 60_000).map(lambda n: 'x' * n),
+    st.sampled_from(['^(a+)+$', '^(a|a)+$', 'a{99999999999}', '[a-z]{1,1000000}', '(?:ab|cd){50000}', '\\d{3}-\\d{4}', '(unclosed']))
+costly_schemas = st.one_of(
+    costly_patterns.map(lambda p: {'type': 'string', 'pattern': p}), costly_patterns.map(lambda p: {'type': 'object', 'patternProperties': {p: {}}}),
+    st.integers(30, 150).map(nested_objects), st.sampled_from([5, True, 1.5, None, [], {}, 'http://[']).map(lambda s: {'$schema': s}),
+    st.sampled_from([0.5, 0.3, 1e-300, 1e308, 10**400, 3, float('inf')]).map(lambda m: {'multipleOf': m}),
+    st.just({'uniqueItems': True}), st.just({'items': {'anyOf': [{'const': i} for i in range(300)]}}))
+schema_values = st.recursive(scalars | st.sampled_from(['^(a|a)+$', 'a{2,}', '#', '#/properties', 'integer', 'array', 'email', 1e-300, 10**20]) | costly_schemas,
                              lambda inner: st.lists(inner, max_size=3) | st.dictionaries(schema_words | st.sampled_from(['a', 'b']), inner, max_size=3), max_leaves=8)
 
 @FUZZ
@@ -145,7 +170,12 @@ line_kinds = st.one_of(
     st.tuples(st.just('bad_json'), bad_lines),
     st.tuples(st.just('array'), st.lists(st.sampled_from(GOODS), max_size=2).map(json.dumps)),
     st.tuples(st.just('scalar'), st.sampled_from(['5', '"row"', 'null', 'true', '-1.5'])),
-    st.tuples(st.just('empty'), st.sampled_from(['', '   ', '\t'])))
+    st.tuples(st.just('empty'), st.sampled_from(['', '   ', '\t'])),
+    st.tuples(st.just('not_utf8'), st.sampled_from([RECORD, OPENAI, HERMES, SHAREGPT]).map(lambda r: json.dumps(r, ensure_ascii=False).replace('Seoul', 'Seo\udce9l').replace('Paris', 'Par\udcffs').replace('Tokyo', 'T\udcc3kyo'))),
+    st.tuples(st.just('long_int'), st.integers(4301, 4500).map(lambda n: '{"messages": [], "n": ' + '9' * n + '}')),
+    st.tuples(st.just('surrogate'), st.sampled_from(['\ud800', 'a\udfff']).map(lambda c: json.dumps({**RECORD, 'messages': [{'role': 'user', 'content': c}, *RECORD['messages'][1:]]}))),
+    st.tuples(st.just('non_finite'), st.sampled_from(['NaN', '1e999', '-Infinity']).map(lambda x: json.dumps(RECORD).replace('"city": "Seoul"', f'"city": {x}'))))
+ROW_KINDS = {'bad_json': {'json'}, 'long_int': {'json'}, 'not_utf8': {'encoding'}, 'surrogate': {'value'}, 'non_finite': {'value'}}
 
 def _is_json(s):
     try: json.loads(s); return True
@@ -161,7 +191,7 @@ def test_load_checked_files(lines):
     rows = _rows(lines)
     with tempfile.TemporaryDirectory() as d:
         path = Path(d)/'data.jsonl'
-        path.write_text('\n'.join(text for _, text in lines), encoding='utf-8')
+        path.write_bytes('\n'.join(text for _, text in lines).encode('utf-8', 'surrogateescape'))  # a lone \udce9 is written as byte 0xe9
         try: kept, report, _ = load_checked(path, skip_invalid=True, verbose=False)
         except DataError as e:
             assert not rows and 'data.jsonl' in str(e) and 'empty' in str(e)
@@ -172,7 +202,7 @@ def test_load_checked_files(lines):
         _check_problems(report)
         for i, k in enumerate(rows):
             kinds = {p.kind for p in report.problems if p.index == i}
-            if k == 'bad_json': assert kinds == {'json'}
+            if k in ROW_KINDS: assert kinds == ROW_KINDS[k], (k, report.problems)
             if k in ('array', 'scalar'):
                 assert [p.message.split(', got')[0] for p in report.problems if p.index == i] == ['a row must be a JSON object']
         if rows.count('good') == len(rows): assert load_checked(path, verbose=False)[0] == kept
@@ -305,3 +335,166 @@ def test_split_records():
         assert all(split_records(recs[:n], seed=n).values())
     with pytest.raises(DataError, match='cannot be split'): split_records(recs[:2])
     with pytest.raises(ValueError, match='sum to less than 1'): split_records(recs, validation=0.6, test=0.5)
+
+
+# --- regressions from the second hostile-user study (issue 23) --------------------------------------------------------
+def with_param(schema, value, name='f'):
+    "A record calling `f` with `{'a': value}`, its parameter `a` described by `schema`."
+    tool = {'type': 'function', 'function': {'name': name, 'parameters': {'type': 'object', 'properties': {'a': schema}}}}
+    return {'messages': [{'role': 'user', 'content': 'x'}, {'role': 'assistant', 'content': '', 'tool_calls': [make_call(name, {'a': value})]}], 'tools': [tool]}
+
+
+def kinds(rec): return [p.kind for p in validate(rec, mode='report').problems]
+
+
+@pytest.mark.parametrize('schema, value, expected', [
+    ({'type': 'integer', 'multipleOf': 0.5}, 10**400, []),  # was OverflowError
+    ({'type': 'integer', 'multipleOf': 1.5}, 10**400, ['arguments']),
+    ({'multipleOf': 0.5}, 1e999, ['value']),  # json reads 1e999 as inf
+    ({'multipleOf': 1e308}, 10**400, ['arguments']),
+    ({'type': 'string', 'pattern': '(' * 3000 + ')' * 3000}, 'a', ['tool_schema']),  # was RecursionError
+    (nested_objects(119), {}, ['value']),  # was RecursionError in the metaschema check
+    ({'type': 'string', 'pattern': 'a{10000000}'}, 'a', ['tool_schema']),  # was 4.1 s and 2.7 GB
+    ({'type': 'string', 'pattern': 'a{2147483647}'}, 'a', ['tool_schema']),  # was past 22 GB
+    ({'type': 'string', 'pattern': '(){100000}'}, 'a', ['tool_schema']),  # quadratic in `regex`
+    ({'type': 'object', 'patternProperties': {'x{10000000}': {}}}, {}, ['tool_schema']),
+    ({'type': 'string', 'pattern': '^[a-z]{1,64}$'}, 'seoul', []),
+])
+def test_hostile_schemas_are_problems_not_exceptions(schema, value, expected):
+    t = time.process_time()
+    assert kinds(with_param(schema, value)) == expected
+    assert time.process_time() - t < 1
+
+
+def test_the_reported_overflow_reproductions(tmp_path):
+    t = {'type': 'function', 'function': {'name': 'f', 'parameters': {'type': 'object', 'properties': {'n': {'type': 'integer', 'multipleOf': 0.3}}}}}
+    rec = {'messages': [{'role': 'user', 'content': 'x'}, {'role': 'assistant', 'content': '', 'tool_calls': [make_call('f', {'n': 10**400})]}], 'tools': [t]}
+    assert kinds(rec) == ['arguments']
+    with pytest.raises(DataError, match='is not a multiple of 0.3'): normalize_record(rec, strict=True)
+    (tmp_path/'d.jsonl').write_text('\n'.join([json.dumps(RECORD)] * 50 + [json.dumps(rec), json.dumps(rec).replace('1' + '0' * 400, '1e999')] + [json.dumps(RECORD)] * 50))
+    kept, report, _ = load_checked(tmp_path/'d.jsonl', skip_invalid=True, verbose=False)
+    assert len(kept) == 100 and [(p.index, p.kind) for p in report.errors] == [(50, 'arguments'), (51, 'value')]
+
+
+def test_lone_surrogate_is_a_problem_with_row_and_path(tmp_path):
+    row = {**RECORD, 'messages': [{'role': 'user', 'content': '\ud800'}, *RECORD['messages'][1:]]}
+    (tmp_path/'s.jsonl').write_text('\n'.join([json.dumps(RECORD), json.dumps(row)]))  # json writes it as the escape "\ud800"
+    kept, report, _ = load_checked(tmp_path/'s.jsonl', skip_invalid=True, verbose=False)
+    assert len(kept) == 1 and [(p.index, p.path, p.kind) for p in report.errors] == [(1, 'messages[0].content', 'value')]
+    assert 'lone surrogate' in report.errors[0].message and 'valid pair' in report.errors[0].hint
+    with pytest.raises(DataError, match=r'row 1 \(s.jsonl:2\): messages\[0\].content: holds a lone surrogate'): load_checked(tmp_path/'s.jsonl', verbose=False)
+    with pytest.raises(DataError, match=r"record 1: messages\[0\].content: holds a lone surrogate '\\ud800'"): to_dataset([RECORD, row])  # was UnicodeEncodeError
+    assert to_dataset(kept).num_rows == 1
+
+
+def test_a_bad_byte_costs_its_line_not_the_file(tmp_path):
+    f = tmp_path/'latin1.jsonl'
+    f.write_bytes(b'\n'.join([json.dumps(RECORD).encode(), json.dumps(RECORD).replace('Seoul', 'S\u00e9oul').encode('latin-1', 'replace'), json.dumps(RECORD).encode()]))
+    kept, report, _ = load_checked(f, skip_invalid=True, verbose=False)
+    assert len(kept) == 2 and [(p.index, p.kind) for p in report.problems] == [(1, 'encoding')]
+    assert report.problems[0].message.startswith('line 2 of latin1.jsonl is not UTF-8 text (byte 0xe9 at column ')
+    with pytest.raises(DataError, match='line 2 of latin1.jsonl is not UTF-8'): load_rows(f)
+    (tmp_path/'one.json').write_bytes(b'[' + json.dumps(RECORD).replace('Seoul', 'S\u00e9oul').encode('latin-1') + b']')
+    with pytest.raises(DataError, match=r'one.json: not UTF-8 text \(byte 0xe9 at character'): load_rows(tmp_path/'one.json')
+
+
+def test_long_integer_line_is_a_json_problem(tmp_path):
+    (tmp_path/'n.jsonl').write_text('\n'.join([json.dumps(RECORD), '{"messages": [], "n": ' + '9' * 4301 + '}']))
+    records, report, _ = load_records(tmp_path/'n.jsonl')
+    assert len(records) == 1 and [(p.index, p.kind, p.message) for p in report.problems] == [(1, 'json', 'line 2 of n.jsonl is not valid JSON (a number has more than 4300 digits)')]
+
+
+def test_a_folder_is_named_as_a_folder(tmp_path):
+    (tmp_path/'data.jsonl').mkdir()
+    for load in (load_rows, load_records, load_checked):
+        with pytest.raises(DataError, match='data.jsonl: is a folder, not a file'): load(tmp_path/'data.jsonl')
+
+
+def test_unique_items_on_4000_objects_is_fast():  # was 20 s
+    rec = with_param({'type': 'array', 'uniqueItems': True}, [{'k': i} for i in range(4000)])
+    t = time.process_time()
+    assert kinds(rec) == []
+    assert kinds(with_param({'type': 'array', 'uniqueItems': True}, [{'k': i} for i in range(4000)] + [{'k': 0.0}])) == ['arguments']  # 0 == 0.0
+    assert kinds(with_param({'type': 'array', 'uniqueItems': True}, [1, True, [1], [True], {'a': 1}, {'a': True}])) == []  # true is not 1
+    assert time.process_time() - t < 1
+
+
+def test_each_record_has_a_time_budget():
+    slow = with_param({'items': {'anyOf': [{'const': i} for i in range(300)]}}, [299] * 10_000)
+    t = time.process_time()
+    report = validate([slow, RECORD, slow], mode='report')
+    assert [(p.index, p.kind) for p in report.problems] == [(0, 'too_slow'), (2, 'too_slow')] and report.bad == [0, 2]
+    assert time.process_time() - t < 4 and 'fix:' in str(report.problems[0])
+
+
+def test_rename_is_linear_in_the_number_of_names():  # was cubic: 4,000 names that all become `x`
+    row = {'messages': [{'role': 'user', 'content': 'hi'}, {'role': 'assistant', 'content': 'hello'}],
+           'tools': [{'type': 'function', 'function': {'name': 'x' + '!' * i, 'parameters': {'type': 'object'}}} for i in range(1, 4001)]}
+    t = time.process_time()
+    records, report, names = convert([row])
+    assert time.process_time() - t < 2 and len(names) == 4000 and len({t['function']['name'] for t in records[0]['tools']}) == 4000
+
+
+def test_tool_result_json_cannot_write_is_a_conversion_problem():
+    row = {**RECORD, 'messages': [*RECORD['messages'][:2], {'role': 'tool', 'name': 'get_weather', 'content': {'n': 10**4301}}, RECORD['messages'][3]]}
+    _, report = _one(row)
+    assert [(p.path, p.kind) for p in report.problems] == [('messages[2].content', 'conversion')]
+
+
+# --- no data function takes over 1 GB or 2 s on one row, shown under a memory cap ------------------------------------
+CAP = 1 << 30  # bytes of address space the data functions may add
+hostile_args = st.one_of(scalars, json_values, st.just('a' * 40 + '!'),
+                         st.integers(1000, 6000).map(lambda n: [{'a': i % 3000} for i in range(n)]), st.integers(1000, 20_000).map(lambda n: list(range(n))),
+                         st.integers(50, 900).map(lambda n: json.loads('[' * n + ']' * n)))
+
+
+@st.composite
+def hostile_rows(draw):
+    "A row whose tool schema, arguments or other values come from the hostile families (as a dict, or as a line of a file would hold it)."
+    row = with_param(draw(costly_schemas | schema_values), draw(hostile_args))
+    if draw(st.booleans()): row['tools'][0]['function']['parameters']['$schema'] = draw(st.sampled_from([5, True, 1.5, 'http://[']))
+    return draw(st.sampled_from([row, draw(mutated())]))
+
+
+def cpu_seconds_each(row) -> dict:
+    "CPU seconds of each data function on `row` (which must not raise anything but `DataError`)."
+    out, t = {}, time.process_time()
+    records, report, _ = convert([row]); out['convert'] = time.process_time() - t; t = time.process_time()
+    checked = validate(records, mode='report'); out['validate'] = time.process_time() - t; t = time.process_time()
+    try: normalize_record(row, strict=True)
+    except DataError: pass
+    out['normalize_record'] = time.process_time() - t; t = time.process_time()
+    if records and checked.ok: to_dataset(records)
+    out['to_dataset'] = time.process_time() - t
+    _check_problems(report); _check_problems(checked)
+    return out
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(row=hostile_rows())
+def hostile_rows_cost_little(row):
+    "Run in the capped child process (not collected by pytest: the parent test runs it)."
+    slowest = max(cpu_seconds_each(row).items(), key=lambda kv: kv[1])
+    assert slowest[1] < 2, f'{slowest[0]} took {slowest[1]:.1f} s on one row'
+
+
+def capped_main():
+    "In a child process: warm up, cap the address space at what is used plus `CAP`, show that the cap holds, then run the hostile rows."
+    import resource
+    cpu_seconds_each(RECORD)  # imports, Arrow's threads, caches
+    used = next(int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmSize:'))
+    resource.setrlimit(resource.RLIMIT_AS, (used + CAP, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    try: bytearray(CAP + (256 << 20)); sys.exit('the memory cap does not hold')
+    except MemoryError: pass
+    for schema, value in [({'type': 'string', 'pattern': 'a{2147483647}'}, 'a'), ({'type': 'string', 'pattern': '(a{99999}){99999}'}, 'a'),
+                             ({'type': 'array', 'uniqueItems': True}, [{'k': i} for i in range(4000)]), ({'items': {'anyOf': [{'const': i} for i in range(300)]}}, [299] * 10_000)]:
+        assert max(cpu_seconds_each(with_param(schema, value)).values()) < 2
+    hostile_rows_cost_little()
+    print('capped run passed')
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='reads /proc/self/status')
+def test_hostile_rows_under_a_memory_cap():
+    code = f'import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_fuzz_data; test_fuzz_data.capped_main()'
+    p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    assert p.returncode == 0 and 'capped run passed' in p.stdout, (p.stdout[-2000:], p.stderr[-4000:])

@@ -1,5 +1,5 @@
 "The tool-call parsers and `call_tool` under hostile input: no exception, linear time, recovery after garbage, no invented calls, no silently dropped arguments."
-import datetime, gc, json, time
+import datetime, gc, json, math, time
 
 import pytest
 import torch
@@ -34,10 +34,13 @@ def now(city: str):
 # --- strategies -------------------------------------------------------------------------------------------------------
 VALID = ['{"name": "f", "arguments": {"x": 1}}', '[{"name": "g", "arguments": {}}]', '<tool_call>{"name": "f", "arguments": {}}</tool_call>',
          '<function=f>{"x": [1, "}"]}</function>']
+# numbers json reads but a tool cannot take (over 4,300 digits, overflowing floats, NaN), and text no UTF-8 codec writes (a lone surrogate)
+HOSTILE_NUMBERS = ['9' * 4301, '-' + '9' * 4400, '1' + '0' * 5000, '1e999', '-1e999', '1.5e308', 'NaN', 'Infinity', '-Infinity', '9' * 4300, '1e-400', '5e-324']
 FRAGMENTS = ['<tool_call>', '</tool_call>', '<function=', '<function=f>', '</function>', '{', '}', '[', ']', '"', '\\', ':', ',', ' ', '\n',
-             '"name"', '"arguments"', '"name": "f"', '"arguments": "{', 'null', '1', '[' * 300, '{"a":' * 200, *VALID]
+             '"name"', '"arguments"', '"name": "f"', '"arguments": "{', 'null', '1', '[' * 300, '{"a":' * 200, *VALID, *HOSTILE_NUMBERS, '\ud800', '"\\udfff"']
 names = st.from_regex(r'[A-Za-z_][A-Za-z0-9_]{0,12}', fullmatch=True)
-scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12) | st.sampled_from(FRAGMENTS[:9])
+scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12) | st.sampled_from(FRAGMENTS[:9])
+           | st.sampled_from([10**4299, -10**400, 1.7976931348623157e308, 5e-324]))  # the largest numbers JSON can write back
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
 calls = st.lists(st.builds(make_call, names, st.dictionaries(st.text(max_size=8), values, max_size=4)), max_size=3)
 garbage = st.lists(st.text(max_size=8) | st.sampled_from(FRAGMENTS), max_size=14).map(''.join)
@@ -86,6 +89,29 @@ def test_calls_survive_garbage_around_them(fmt, cs, before, after):
     assert_clean(p)
     found = iter(p.calls)
     assert all(c in found for c in cs), (cs, p)  # in order, possibly among calls the garbage itself holds
+
+
+@st.composite
+def hostile_number_calls(draw):
+    "(format, text of one call whose argument is a hostile number literal, the literal)."
+    fmt, literal = draw(st.sampled_from(NAMES)), draw(st.sampled_from(HOSTILE_NUMBERS) | st.integers(4290, 4400).map(lambda n: '9' * n))
+    f, as_string = get_format(fmt), draw(st.booleans())  # arguments as an object, or (OpenAI's wire form) a string holding one
+    text = f.render_calls([make_call('f', {'n': 7})]).replace('{"n": 7}', json.dumps(f'{{"n": {literal}}}') if as_string and fmt != 'function_tag' else f'{{"n": {literal}}}')
+    return fmt, f'{draw(garbage)}\n{text}\n', literal
+
+
+@FUZZ
+@given(case=hostile_number_calls())
+def test_hostile_numbers_are_errors_or_exact_values(case):
+    "A number the decoder can hold comes through exactly; any other is one error for its call, never an exception."
+    fmt, text, literal = case
+    p = parse_tool_calls(text, fmt, tools=['f'])
+    assert_clean(p)
+    try: value = json.loads(literal)
+    except ValueError: value = None  # over 4,300 digits
+    mine = [c for c in p.calls if c['function']['name'] == 'f']
+    if value is not None and not (isinstance(value, float) and not math.isfinite(value)): assert {'n': value} in [c['function']['arguments'] for c in mine], (literal[:20], p)
+    else: assert not any(c['function']['arguments'] == {'n': value} for c in mine) and p.errors, (literal[:20], p)
 
 
 # --- linear time ------------------------------------------------------------------------------------------------------
@@ -210,3 +236,26 @@ def test_tool_loop_passes_offered_tools_to_the_parser():
     assert [m['role'] for m in msgs] == ['user', 'assistant', 'tool', 'assistant']
     assert msgs[1]['tool_calls'] == [make_call('weather', {'city': 'Seoul'})] and msgs[1]['content'] == 'The record is {"name": "Seoul"}.'
     assert json.loads(msgs[2]['content'])['temperature'] == 3
+
+
+@pytest.mark.parametrize('fmt', NAMES)
+@pytest.mark.parametrize('literal', ['9' * 4301, '1e999', '-1e999'])
+def test_long_and_overflowing_numbers_are_errors(fmt, literal):  # was AttributeError: 'ValueError' object has no attribute 'pos'
+    text = get_format(fmt).render_calls([make_call('f', {'c': 7})]).replace('7', literal)
+    p = parse_tool_calls(text, fmt)
+    assert_clean(p)
+    assert p.calls == [] and len(p.errors) == 1, p
+    assert parse_tool_calls(text, fmt, tools=['f']).errors, 'with the tool offered, the broken call is reported'
+
+
+def test_the_reported_reproductions():
+    p = parse_tool_calls('<tool_call>{"name":"f","arguments":{"c":' + '9' * 4301 + '}}</tool_call>', 'hermes')
+    assert p.calls == [] and p.errors == [p.errors[0]] and 'a number has 4301 digits (at most 4300)' in p.errors[0]
+    assert 'a number has 4301 digits' in parse_tool_calls('<function=f>{"c": ' + '9' * 4301 + '}</function>', 'function_tag').errors[0]
+    assert 'NaN is not a JSON value' in parse_tool_calls('<tool_call>{"name": "f", "arguments": "{\\"c\\": NaN}"}</tool_call>').errors[0]
+
+
+@pytest.mark.parametrize('tools', [[{'function': 'f'}], [{'function': {'name': 5}}], [{'name': None}], [5]])
+def test_malformed_tools_are_a_value_error(tools):  # [{'function': 'f'}] was AttributeError
+    for fmt in NAMES:
+        with pytest.raises(ValueError, match='tools must be tool schemas, functions or names'): parse_tool_calls('{"name": "f", "arguments": {}}', fmt, tools)

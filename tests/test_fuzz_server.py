@@ -18,6 +18,7 @@ CLIENT = TestClient(APP)
 HI = [{'role': 'user', 'content': 'hi'}]
 BASE = {'model': 'tiny', 'messages': HI, 'max_tokens': 2}
 URL = '/v1/chat/completions'
+JSON_TYPE = {'Content-Type': 'application/json'}  # raw bodies must say they are JSON (else 415)
 INTERNAL = re.compile(r'Traceback|File "|\.py\b|\b[A-Z]\w*(Error|Exception)\b|site-packages|pydantic')
 
 
@@ -80,6 +81,16 @@ REPRODUCTIONS = {
     'tool_choice names a function not offered': ({'tools': TOOLS, 'tool_choice': {'type': 'function', 'function': {'name': 'nope'}}}, 'tool_choice'),
     'tool_choice required without tools': ({'tool_choice': 'required'}, 'tool_choice'),
     'stop (not implemented)': ({'stop': ['\n']}, 'stop'),
+    # the second study (issue 23): each was a 500
+    '$schema 5': ({'tools': [{'type': 'function', 'function': {'name': 'f', 'parameters': {'type': 'object', '$schema': 5}}}]}, 'tools[0].function.parameters'),
+    '$schema true': ({'tools': [{'type': 'function', 'function': {'name': 'f', 'parameters': {'type': 'object', '$schema': True}}}]}, 'tools[0].function.parameters'),
+    '$schema 1.5': ({'tools': [{'type': 'function', 'function': {'name': 'f', 'parameters': {'type': 'object', '$schema': 1.5}}}]}, 'tools[0].function.parameters'),
+    '$schema not a URI': ({'tools': [{'type': 'function', 'function': {'name': 'f', 'parameters': {'type': 'object', '$schema': 'http://['}}}]}, 'tools[0].function.parameters'),
+    'pattern nested 3000 deep': ({'tools': [{'type': 'function', 'function': {'name': 'f', 'parameters': {
+        'type': 'object', 'properties': {'a': {'type': 'string', 'pattern': '(' * 3000 + ')' * 3000}}}}}]}, 'tools[0].function.parameters'),
+    'pattern repeated 10**11 times': ({'tools': [{'type': 'function', 'function': {'name': 'f', 'parameters': {
+        'type': 'object', 'properties': {'a': {'type': 'string', 'pattern': 'a{99999999999}'}}}}}]}, 'tools[0].function.parameters'),
+    'n true': ({'n': True}, 'n'),
 }
 
 
@@ -93,7 +104,7 @@ def test_reproduction_is_a_400_naming_the_field(what):
 @pytest.mark.parametrize('raw', [b'[' * 45_000 + b']' * 45_000, b'{"a":' * 5_000 + b'1' + b'}' * 5_000, b'[' * 40 + b']' * 40],
                          ids=['lists-45k', 'objects-5k', 'lists-40'])
 def test_deep_nesting_is_a_400(raw):
-    assert 'deeper than' in assert_client_error(CLIENT.post(URL, content=raw), 400)['message']
+    assert 'deeper than' in assert_client_error(CLIENT.post(URL, content=raw, headers=JSON_TYPE), 400)['message']
 
 
 def test_deep_nesting_inside_arguments_is_a_400():
@@ -102,9 +113,10 @@ def test_deep_nesting_inside_arguments_is_a_400():
     assert_client_error(CLIENT.post(URL, json=body), 400, 'messages[1].tool_calls[0].function.arguments')
 
 
-@pytest.mark.parametrize('raw', [b'{"model": "tiny", "messages": [{"role": "user", "content": "\\ud800"}]}', b'{"model": "tiny", "temperature": NaN}', b'\xff\xfe\xfd'])
+@pytest.mark.parametrize('raw', [b'{"model": "tiny", "messages": [{"role": "user", "content": "\\ud800"}]}', b'{"model": "tiny", "temperature": NaN}', b'\xff\xfe\xfd',
+                                 b'{"model": "tiny", "max_tokens": ' + b'9' * 4301 + b'}'])
 def test_unencodable_json_is_a_400(raw):
-    assert_client_error(CLIENT.post(URL, content=raw), 400)
+    assert_client_error(CLIENT.post(URL, content=raw, headers=JSON_TYPE), 400)
 
 
 def test_unknown_route_and_method_speak_openai_errors():
@@ -112,6 +124,22 @@ def test_unknown_route_and_method_speak_openai_errors():
     r = CLIENT.get(URL)
     assert_client_error(r, 405)
     assert r.headers['allow'] == 'POST'
+
+
+@pytest.mark.parametrize('temperature', [1e-300, 5e-324, 1e-45, 1e-100, 1e-6])
+def test_a_tiny_temperature_decodes_greedily(temperature):  # was a 500: "probability tensor contains inf/nan"
+    r = CLIENT.post(URL, json=BASE | {'temperature': temperature, 'top_p': 0.5, 'seed': 3})
+    assert r.status_code == 200, r.text
+    assert r.json()['choices'][0]['message'] == CLIENT.post(URL, json=BASE).json()['choices'][0]['message']
+
+
+@pytest.mark.parametrize('content_type', ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', None])
+def test_a_body_not_declared_as_json_is_a_415(content_type):
+    "A web page can send text/plain (and the other two) cross-origin without asking first; no header at all is refused too."
+    r = CLIENT.post(URL, content=json.dumps(BASE), headers={'Content-Type': content_type} if content_type else {})
+    err = assert_client_error(r, 415)
+    assert err['code'] == 'unsupported_media_type' and err['message'].startswith('Content-Type must be application/json')
+    assert CLIENT.post(URL, content=json.dumps(BASE), headers={'Content-Type': 'application/json; charset=utf-8'}).status_code == 200
 
 
 def test_good_request_still_works():
@@ -162,7 +190,7 @@ def test_chunked_200mb_upload_is_refused_early(server):
         for _ in range(200 * 2**20 // len(chunk)):
             sent += len(chunk)
             yield chunk
-    r = httpx.post(f'{server.url}{URL}', content=body(), timeout=60)
+    r = httpx.post(f'{server.url}{URL}', content=body(), headers=JSON_TYPE, timeout=60)
     assert_client_error(r, 413)
     assert sent < 20 * 2**20, f'server read {sent/2**20:.0f} MiB of a 200 MiB chunked upload before refusing'
     assert r.headers['connection'] == 'close'
@@ -303,9 +331,9 @@ def test_fuzzed_field_values(place, value):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.binary(max_size=300))
-def test_fuzzed_bytes(raw):
-    assert_client_error(CLIENT.post(URL, content=raw))
+@given(st.binary(max_size=300), st.sampled_from([JSON_TYPE, {'Content-Type': 'text/plain'}, {}]))
+def test_fuzzed_bytes(raw, headers):
+    assert_client_error(CLIENT.post(URL, content=raw, headers=headers), 400 if headers == JSON_TYPE else 415)
 
 
 @settings(max_examples=25, deadline=None)
@@ -313,4 +341,54 @@ def test_fuzzed_bytes(raw):
 def test_fuzzed_deep_nesting(depth, brackets, place):
     nested = brackets[0] * depth + '1' + brackets[1] * depth
     raw = json.dumps(put(VALID, place, '<deep>')).replace('"<deep>"', nested).encode()
-    assert_client_error(CLIENT.post(URL, content=raw), 400)
+    assert_client_error(CLIENT.post(URL, content=raw, headers=JSON_TYPE), 400)
+
+
+# numbers and text JSON reads but no model or tokenizer should get, written into the body as raw JSON text
+HOSTILE_LITERALS = ['9' * 4301, '-' + '9' * 5000, '1e999', '-1e999', 'NaN', 'Infinity', '1e-400', '5e-324', '1.7976931348623157e308', '"\\ud800"', '"a\\udfffb"',
+                    '18446744073709551616', '-1', '0.0', '1e-300', 'true', '[]', '{}']
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(PLACES), st.sampled_from(HOSTILE_LITERALS) | st.integers(4290, 4400).map(lambda n: '9' * n))
+def test_fuzzed_hostile_literals(place, literal):
+    raw = json.dumps(put(VALID, place, '<hostile>')).replace('"<hostile>"', literal).encode()
+    assert_answered(CLIENT.post(URL, content=raw, headers=JSON_TYPE))
+
+
+# extreme sampling values: subnormal and tiny temperatures, top_p next to 0, the largest seeds
+SAMPLING = {'temperature': st.floats(0, 2) | st.sampled_from([5e-324, 1e-300, 1e-45, 1e-5, 9.99e-6, 2.0, 2.0000001, -0.0]),
+            'top_p': st.floats(0, 1) | st.sampled_from([5e-324, 1e-300, 1.0, 1.0000001]),
+            'seed': st.integers(-1, 2**64) | st.sampled_from([0, 2**63 - 1, 2**63]), 'max_tokens': st.integers(-1, 10) | st.sampled_from([2**63, 10**30]),
+            'n': st.sampled_from([1, 0, 2, True, False, 1.0, '1'])}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.fixed_dictionaries({}, optional=SAMPLING))
+def test_fuzzed_sampling_values(fields):
+    assert_answered(CLIENT.post(URL, json=BASE | fields))
+
+
+# tool schemas jsonschema or `re` may trip over: non-string $schema, patterns nested or repeated without bound, deep nesting, huge multipleOf
+def nested(n):
+    schema = {'type': 'object'}
+    for _ in range(n): schema = {'type': 'object', 'properties': {'a': schema}}
+    return schema
+
+
+HOSTILE_PATTERNS = (st.integers(0, 2**40).map(lambda n: f'a{{{n}}}') | st.integers(1, 5000).map(lambda n: '(' * n + ')' * n)
+                    | st.tuples(st.integers(1, 10**6), st.integers(1, 10**6)).map(lambda t: '(a{%d}){%d}' % t) | st.sampled_from(['(unclosed', '^(a+)+$', '[z-a]']))
+HOSTILE_PARAMETERS = st.one_of(
+    st.sampled_from([5, True, 1.5, None, [], {}, 'http://[', 'http://json-schema.org/draft-04/schema#', 'nonsense']).map(lambda s: {'type': 'object', '$schema': s}),
+    HOSTILE_PATTERNS.map(lambda p: {'type': 'object', 'properties': {'a': {'type': 'string', 'pattern': p}}}),
+    HOSTILE_PATTERNS.map(lambda p: {'type': 'object', 'patternProperties': {p: {}}}),
+    st.integers(1, 20).map(nested), st.sampled_from([0.5, 1e-300, 1e308, 0, -1]).map(lambda m: {'type': 'object', 'properties': {'a': {'multipleOf': m}}}),
+    st.just({'type': 'object', 'required': [{} for _ in range(4000)]}), st.just({'type': 'object', 'required': ['a'] * 4000}))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(HOSTILE_PARAMETERS)
+def test_fuzzed_tool_schemas(parameters):
+    r = CLIENT.post(URL, json=BASE | {'tools': [{'type': 'function', 'function': {'name': 'f', 'parameters': parameters}}]})
+    assert_answered(r)
+    if r.status_code != 200: assert r.json()['error']['param'] == 'tools[0].function.parameters' or r.json()['error']['code'] == 'invalid_json', r.text  # (nested over 32 deep)

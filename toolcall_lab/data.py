@@ -4,9 +4,10 @@
 
 # %% ../nbs/02_data.ipynb #b3ea58de
 from __future__ import annotations
-import contextlib, contextvars, copy, functools, json, random, re, time, warnings
+import contextlib, contextvars, copy, functools, itertools, json, math, random, re, reprlib, sys, time, warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 
 import jsonschema, regex
@@ -38,6 +39,8 @@ def show_record(rec:dict) -> Markdown:
 # %% ../nbs/02_data.ipynb #b492ab74
 WARNING_KINDS = {'dropped_field'}  # problems that keep their row: the field is left out, the rest of the row is used
 
+def _printable(s:str) -> str: return s.encode('utf-8', 'backslashreplace').decode()  # a lone surrogate written as `\ud800`
+
 @dataclass
 class Problem:
     "One thing wrong with one record: where it is, what it is, and how to fix it."
@@ -45,8 +48,10 @@ class Problem:
     path: str  # JSON path inside the record, e.g. `messages[2].tool_calls[0].function.arguments.unit`
     message: str
     hint: str  # a one-line fix
-    kind: str = 'shape'  # shape, conversion, json, tool_schema, order, unknown_tool, arguments, tool_result, empty_turn; dropped_field (a warning)
+    kind: str = 'shape'  # conversion, json, encoding, value, shape, tool_schema, order, unknown_tool, arguments, tool_result, empty_turn, too_slow; dropped_field (a warning)
 
+    def __post_init__(self):  # paths and messages quote the data, which may hold a lone surrogate: keep them printable
+        self.path, self.message, self.hint = map(_printable, (self.path, self.message, self.hint))
     @property
     def is_warning(self) -> bool: return self.kind in WARNING_KINDS
     def __str__(self):
@@ -72,13 +77,24 @@ def _json_type(x) -> str:
     if isinstance(x, bool): return 'boolean'
     return {dict: 'object', list: 'array', str: 'string', int: 'number', float: 'number'}.get(type(x), type(x).__name__)
 
+def _shown(x, n:int=60) -> str:
+    "Any value as short text for a message (`reprlib`: bounded in size and depth), even one holding an integer too long to write."
+    try: return reprlib.repr(x)[:n]
+    except ValueError: return '(a value holding an integer of over 4300 digits)'
+
 def _fail(path, message, hint): raise ConversionError(Problem(None, path, message, hint, 'conversion'))
+
+def _undecodable(e:Exception) -> str:
+    "Why `json.loads` refused a text, in words: bad syntax and where, nesting too deep, or an integer longer than Python reads."
+    if isinstance(e, json.JSONDecodeError): return f'{e.msg} at column {e.colno}'
+    if isinstance(e, RecursionError): return 'nested too deeply'
+    return f'a number has more than {sys.int_info.default_max_str_digits} digits'  # the only other `ValueError` json raises
 
 def _loads(x, path=''):
     "`x` decoded when it is a JSON string, else `x` itself."
     if not isinstance(x, str): return x
     try: return json.loads(x)
-    except json.JSONDecodeError as e: _fail(path, f'not valid JSON ({e.msg} at char {e.pos}): {x[:60]!r}', 'repair the JSON text')
+    except (ValueError, RecursionError) as e: _fail(path, f'not valid JSON ({_undecodable(e)}): {x[:60]!r}', 'repair the JSON text')
 
 def _string(d:dict, key:str, at:str, hint:str) -> str:
     "`d[key]` when it is a string, else a `ConversionError` at `at.key` that says what is there instead."
@@ -138,7 +154,7 @@ _TOOL_HINT = 'write each tool as {"type": "function", "function": {"name": ..., 
 def _function_of(x, what:str, hint:str) -> tuple:
     "`(x, function object, its path, nested?)` of a tool or call, given bare or wrapped as `{'type': 'function', 'function': {...}}`."
     x = _loads(x)
-    if not isinstance(x, dict): _fail('', f'a {what} must be an object, got {_json_type(x)}: {str(x)[:60]!r}', hint)
+    if not isinstance(x, dict): _fail('', f'a {what} must be an object, got {_json_type(x)}: {_shown(x)}', hint)
     nested = 'function' in x  # ShareGPT and many APIs write bare functions
     fn, at = (x['function'], 'function') if nested else (x, '')
     if not isinstance(fn, dict): _fail(at, f'`function` must be an object, got {_json_type(fn)}', hint)
@@ -211,11 +227,13 @@ def _text(content, role:str='user', at:str='content') -> str:
     if content is None: return ''
     if isinstance(content, str): return content
     if isinstance(content, list) and content and all(map(_is_part, content)): return _parts_text(content, at)
-    if role == 'tool' and isinstance(content, (dict, list)): return json.dumps(content, ensure_ascii=False)
+    if role == 'tool' and isinstance(content, (dict, list)):
+        try: return json.dumps(content, ensure_ascii=False)
+        except (ValueError, RecursionError) as e: _fail(at, f'the tool result cannot be written as JSON ({str(e)[:60]})', 'write the result as a string')
     if isinstance(content, list):
         i = next((i for i, p in enumerate(content) if not _is_part(p)), 0)
         _fail(f'{at}[{i}]', 'a content part must be an object like {"type": "text", "text": ...}', 'write the content as a string, or as a list of text parts')
-    example = f', e.g. {json.dumps(json.dumps(content))}' if isinstance(content, (bool, int, float)) else ''
+    example = f', e.g. {json.dumps(json.dumps(content))}' if isinstance(content, (bool, int, float)) and abs(content) < 1e15 else ''
     _fail(at, f'`{at}` must be a string, got {_json_type(content)}', f'write the content as a string{example}')
 
 def _assistant_calls(m:dict, content:str, fmt, at:str='content') -> tuple[str, list]:
@@ -328,10 +346,12 @@ def _rename(rec:dict, new:dict) -> dict:
 def rename_tools(rec:dict, mapping:dict|None=None) -> tuple[dict, dict]:
     "`rec` with only valid function names, and the mapping `{new: original}` (extended from `mapping`) that undoes it."
     mapping, back = dict(mapping or {}), {v: k for k, v in (mapping or {}).items()}
-    for n in _names(rec):
+    names, tries = _names(rec), Counter()  # tries: suffixes used per safe name, so 4,000 colliding names cost no more than 4,000 lookups
+    used = set(names)
+    for n in names:
         if VALID_NAME.fullmatch(n) or n in back: continue
-        s, k = safe_name(n), 2
-        while s in mapping or s in _names(rec): s, k = f'{safe_name(n)}_{k}', k + 1
+        s = base = safe_name(n)
+        while s in mapping or s in used: tries[base] += 1; s = f'{base}_{tries[base] + 1}'
         mapping[s], back[n] = n, s
     return _rename(rec, back), mapping
 
@@ -339,11 +359,40 @@ def restore_tool_names(rec:dict, mapping:dict) -> dict:
     "Undo `rename_tools`: the record with its original tool names."
     return _rename(rec, mapping)
 
+# %% ../nbs/02_data.ipynb #726a5c09
+_MAX_DEPTH = 100  # deepest nesting of lists and objects in a record (lesson 01's parsers refuse deeper arguments too)
+_SURROGATE = re.compile('[\ud800-\udfff]')
+
+def _unwritable(v) -> tuple|None:
+    "`(problem, fix)` when `v` cannot be written as UTF-8 JSON: a lone surrogate, NaN or infinity, an integer of over 4300 digits."
+    if isinstance(v, str) and (m := _SURROGATE.search(v)):
+        return f'holds a lone surrogate {m[0]!a} at character {m.start()}, which is not Unicode', 'write the character as a valid pair (\\ud83d\\ude00 is 😀), or remove it'
+    if isinstance(v, float) and not math.isfinite(v): return f'is {v}, which JSON cannot hold', 'write a finite number (1e999 overflows to inf), or the value as a string'
+    if isinstance(v, int) and abs(v) >= _TOO_LONG: return f'is an integer of over {sys.int_info.default_max_str_digits} digits', 'write the number as a string'
+
+_TOO_LONG = 10 ** sys.int_info.default_max_str_digits
+
+def _value_problems(value, at:str='') -> list:
+    "A `value` problem for each key or value UTF-8 JSON cannot hold, and for nesting deeper than `_MAX_DEPTH` (at most 10)."
+    out, todo = [], [(value, at, 0)]
+    while todo and len(out) < 10:
+        v, at, depth = todo.pop()
+        if not isinstance(v, (dict, list)):
+            if bad := _unwritable(v): out.append(Problem(None, at, *bad, 'value'))
+            continue
+        if depth == _MAX_DEPTH: out.append(Problem(None, at, f'nests lists or objects deeper than {_MAX_DEPTH} levels', 'flatten the value', 'value')); continue
+        kids = [(x, _join(at, str(k)), k) for k, x in v.items()] if isinstance(v, dict) else [(x, f'{at}[{i}]', None) for i, x in enumerate(v)]
+        for x, path, k in reversed(kids):
+            if bad := _unwritable(k): out.append(Problem(None, path, f'the key {bad[0]}', bad[1], 'value'))
+            todo.append((x, path, depth + 1))
+    return out
+
 # %% ../nbs/02_data.ipynb #16fcd39f
 _JSON_COLS = ('messages', 'tools')
 
 def to_dataset(rows:list) -> Dataset:
-    "A `Dataset` of canonical records plus metadata keys; `messages` and `tools` are stored as JSON so Arrow invents no keys."
+    "A `Dataset` of canonical records plus metadata keys; `messages` and `tools` are stored as JSON so Arrow invents no keys. A value neither can hold is a `DataError` naming its row and path."
+    if bad := [replace(p, index=i) for i, r in enumerate(rows) for p in _value_problems(r)]: raise DataError(bad)
     body = Dataset.from_dict({c: [r[c] for r in rows] for c in _JSON_COLS}, features=Features({c: List(Json()) for c in _JSON_COLS}))
     keys = list(dict.fromkeys(k for r in rows for k in r if k not in _JSON_COLS))  # every row's metadata keys, not only the first row's
     return concatenate_datasets([body, Dataset.from_dict({k: [r.get(k) for r in rows] for k in keys})], axis=1) if keys else body
@@ -384,31 +433,89 @@ def _hint(e:jsonschema.ValidationError) -> str:
             'enum': f'use one of {v}', 'const': f'use {v!r}', 'pattern': pattern, 'format': f'give a valid {v}',
             'additionalProperties': 'remove the undeclared key, or declare it in the schema', 'minItems': f'give at least {v} item(s)',
             'anyOf': 'use one of the allowed forms (e.g. a known JSON type name)',
-            'pattern_failed': "simplify the tool schema's pattern: no nested or overlapping repeats such as (a+)+ or (a|a)+",
            }.get(e.validator, f'satisfy the schema keyword {e.validator!r}')
 
+_MAX_ERRORS = 20  # errors kept per check: each message can be as long as the value it is about
+
+def _problem(e:jsonschema.ValidationError, prefix:list, kind:str) -> Problem:
+    "A `Problem` for one jsonschema error; one caused by a tool schema's pattern (a cause with its own `hint`) is the tool schema's fault."
+    own = getattr(e.cause, 'hint', None)
+    return Problem(None, json_path(prefix + list(e.absolute_path)), _short(str(e.cause) if own else e.message), own or _hint(e), 'tool_schema' if own else kind)
+
 def _schema_problems(validator, instance, prefix:list, kind:str) -> list:
-    "Problems for each error of `validator` on `instance`, with paths under `prefix` (a pattern that could not be applied is the tool schema's fault)."
-    errs = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
-    return [Problem(None, json_path(prefix + list(e.absolute_path)), _short(e.message), _hint(e),
-                    'tool_schema' if e.validator == 'pattern_failed' else kind) for e in errs]
+    "Problems for the first `_MAX_ERRORS` errors of `validator` on `instance`, with paths under `prefix`."
+    errs = itertools.islice(validator.iter_errors(instance), _MAX_ERRORS)
+    return [_problem(e, prefix, kind) for e in sorted(errs, key=lambda e: [str(p) for p in e.absolute_path])]
 
 # %% ../nbs/02_data.ipynb #f77b59a3
+_ROW_SECONDS = 1.0  # CPU seconds all checks of one record may take together
 _REGEX_TIMEOUT = 0.1  # seconds one `pattern` of a tool schema may take on one value
+_DEADLINE = contextvars.ContextVar('check_deadline', default=math.inf)  # the `time.thread_time()` at which the record's checks stop
 
-class _PatternFailed(Exception): "A tool schema's regular expression that could not be applied in time."
+class _TooSlow(Exception): "The checks of one record ran past `_ROW_SECONDS`."
+
+def _check_time():
+    if time.thread_time() > _DEADLINE.get(): raise _TooSlow()
+
+class _PatternFailed(Exception):
+    "A tool schema's regular expression that cannot be applied: too costly to compile, invalid, or too slow on a value; `.hint` is the fix."
+    def __init__(self, message:str, hint:str): super().__init__(message); self.hint = hint
+
+# %% ../nbs/02_data.ipynb #1103ab08
+_MAX_PATTERN, _MAX_PIECES, _MAX_GROUPS = 10_000, 100_000, 50  # characters, pieces compiled (counted repeats written out), groups nested
+_PIECE = re.compile(r'\\.|\[\^?\]?(?:\\.|[^\]\\])*\]|\(\?#[^)]*\)|\(\??|\)|\{(\d+)(?:,(\d*))?\}|\{,(\d+)\}|.', re.S)  # one piece of a pattern
+
+def _count(m:re.Match) -> int:
+    "How often a counted repeat `{n}`, `{n,}`, `{n,m}` or `{,m}` may copy its item (an open `{n,}`: n + 1)."
+    n = max(int(d) if len(d) < 12 else 10**12 for d in (m[1], m[2], m[3]) if d)
+    return n + 1 if m[2] == '' else n
+
+def _pattern_cost(pattern:str) -> tuple[int, int]:
+    "`(pieces, deepest group nesting)` of a regular expression: a counted repeat copies its item, nested counts multiply, an empty group repeated costs its count squared."
+    groups, last, deepest = [0], 0, 0  # pieces of each open group so far; pieces of the item a repeat would copy
+    for m in _PIECE.finditer(pattern):
+        tok = m[0]
+        if m.lastindex:
+            n = _count(m); extra = n * n if last == 0 else last * (n - 1)
+            groups[-1] += extra; last += extra
+        elif tok in ('(', '(?'): groups.append(0); deepest = max(deepest, len(groups) - 1)
+        elif tok == ')' and len(groups) > 1: last = groups.pop(); groups[-1] += last
+        elif not tok.startswith('(?#'): last = 1 + len(tok) // 16; groups[-1] += last
+    return sum(groups), deepest
+
+# %% ../nbs/02_data.ipynb #aee2089f
+def _compile(pattern:str):
+    "`regex.compile` without `regex`'s own cache (it keeps 500 patterns, however large); `_PatternFailed` for an invalid pattern."
+    try: return regex.compile(pattern, cache_pattern=False)
+    except (regex.error, OverflowError, RecursionError) as e:
+        raise _PatternFailed(f'pattern {_short(pattern, 60)!r} is not a valid regular expression ({e})', 'fix the regular expression') from None
+
+_compile_small = functools.lru_cache(maxsize=256)(_compile)  # patterns of up to 1,000 pieces stay compiled between records
+
+def _compiled(pattern:str):
+    "`pattern` compiled, or `_PatternFailed` when it is too long, too costly to compile or nests groups too deep: checked before `regex` sees it."
+    p = _short(pattern, 60)
+    if len(pattern) > _MAX_PATTERN: raise _PatternFailed(f'pattern {p!r} is {len(pattern):,} characters long (at most {_MAX_PATTERN:,})', 'shorten the pattern')
+    pieces, depth = _pattern_cost(pattern)
+    if pieces > _MAX_PIECES: raise _PatternFailed(f'pattern {p!r} is too costly to compile: its counted repeats write out {pieces:,} pieces (at most {_MAX_PIECES:,})',
+                                                  'use smaller counts in {n} and {n,m} repeats (nested counts multiply), or + and *')
+    if depth > _MAX_GROUPS: raise _PatternFailed(f'pattern {p!r} nests groups {depth} deep (at most {_MAX_GROUPS})', 'use fewer nested groups')
+    return (_compile_small if pieces <= 1_000 else _compile)(pattern)
 
 def _search(pattern:str, text:str) -> bool:
-    "Whether `pattern` matches in `text`, like jsonschema's `re.search`, but with the `regex` package and a time limit."
-    try: return regex.search(pattern, text, timeout=_REGEX_TIMEOUT) is not None
-    except TimeoutError: raise _PatternFailed(f'pattern {pattern!r} took over {_REGEX_TIMEOUT} s on {_short(repr(text), 40)} (catastrophic backtracking)')
-    except regex.error as e: raise _PatternFailed(f'pattern {pattern!r} cannot be applied: {e}')
+    "Whether `pattern` matches in `text`, like jsonschema's `re.search`, but compiled by `_compiled`, matched with a time limit and within the record's budget."
+    _check_time()
+    try: return _compiled(pattern).search(text, timeout=_REGEX_TIMEOUT) is not None
+    except TimeoutError:
+        raise _PatternFailed(f'pattern {_short(pattern, 60)!r} took over {_REGEX_TIMEOUT} s on {_short(repr(text), 40)} (catastrophic backtracking)',
+                             "simplify the tool schema's pattern: no nested or overlapping repeats such as (a+)+ or (a|a)+") from None
 
+# %% ../nbs/02_data.ipynb #079f420c
 def _pattern(validator, pattern, instance, schema):
     "jsonschema's `pattern` keyword, matched by `_search`."
     if not validator.is_type(instance, 'string'): return
     try: found = _search(pattern, instance)
-    except _PatternFailed as e: yield jsonschema.ValidationError(str(e), validator='pattern_failed'); return
+    except _PatternFailed as e: yield jsonschema.ValidationError(str(e), validator='pattern_failed', cause=e); return
     if not found: yield jsonschema.ValidationError(f'{instance!r} does not match {pattern!r}')
 
 def _pattern_properties(validator, patterns, instance, schema):
@@ -417,7 +524,7 @@ def _pattern_properties(validator, patterns, instance, schema):
     for pattern, subschema in patterns.items():
         for k, v in instance.items():
             try: found = _search(pattern, k)
-            except _PatternFailed as e: yield jsonschema.ValidationError(str(e), validator='pattern_failed'); continue
+            except _PatternFailed as e: yield jsonschema.ValidationError(str(e), validator='pattern_failed', cause=e); continue
             if found: yield from validator.descend(v, subschema, path=k, schema_path=pattern)
 
 def _covered(pattern, key) -> bool:
@@ -432,14 +539,47 @@ def _additional_properties(validator, extra, instance, schema):
         schema = {**{k: v for k, v in schema.items() if k != 'patternProperties'}, 'properties': {**schema.get('properties', {}), **covered}}
     yield from jsonschema.Draft202012Validator.VALIDATORS['additionalProperties'](validator, extra, instance, schema)
 
-_ArgsValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {
-    'pattern': _pattern, 'patternProperties': _pattern_properties, 'additionalProperties': _additional_properties})
+# %% ../nbs/02_data.ipynb #2a9f8794
+def _multiple_of(validator, step, instance, schema):
+    "jsonschema's `multipleOf`; where its float division overflows (a huge integer), the exact quotient of fractions decides."
+    try: yield from jsonschema.Draft202012Validator.VALIDATORS['multipleOf'](validator, step, instance, schema)
+    except OverflowError:  # `check_record` has refused NaN and infinities already, so both are finite
+        if (Fraction(instance) / Fraction(step)).denominator != 1: yield jsonschema.ValidationError(f'{reprlib.repr(instance)} is not a multiple of {step}')
+
+def _canonical(v):
+    "A hashable form of a JSON value, equal where JSON Schema calls two values equal: 1 and 1.0 are, true and 1 are not, object keys in any order."
+    if isinstance(v, dict): return ('object', frozenset((k, _canonical(x)) for k, x in v.items()))
+    if isinstance(v, list): return ('array', tuple(map(_canonical, v)))
+    return ('literal' if isinstance(v, bool) or v is None else 'number' if isinstance(v, (int, float)) else 'string', v)
+
+def _unique_items(validator, unique, instance, schema):
+    "jsonschema's `uniqueItems` in one pass (its own compares every pair of objects)."
+    if not (unique and validator.is_type(instance, 'array')): return
+    seen = set()
+    for x in instance:
+        if (k := _canonical(x)) in seen: yield jsonschema.ValidationError(f'{reprlib.repr(instance)} has non-unique elements'); return
+        seen.add(k)
+
+# %% ../nbs/02_data.ipynb #a1cd6920
+def _in_time(keyword):
+    "A jsonschema keyword function that first checks the record's time budget."
+    def check(validator, value, instance, schema):
+        _check_time()
+        return keyword(validator, value, instance, schema)
+    return check
+
+def _bounded(**keywords):
+    "Draft 2020-12 with `keywords` replaced, a one-pass `uniqueItems`, and every keyword checking the record's time budget."
+    kws = {**jsonschema.Draft202012Validator.VALIDATORS, 'uniqueItems': _unique_items, **keywords}
+    return jsonschema.validators.extend(jsonschema.Draft202012Validator, {k: _in_time(f) for k, f in kws.items()})
+
+_ArgsValidator = _bounded(pattern=_pattern, patternProperties=_pattern_properties, additionalProperties=_additional_properties, multipleOf=_multiple_of)
 
 _FORMATS = jsonschema.FormatChecker()  # jsonschema's format checks, with `regex` checked by the engine that applies it
-@_FORMATS.checks('regex', raises=(regex.error, OverflowError))
-def _is_regex(s) -> bool: return not isinstance(s, str) or bool(regex.compile(s))
+@_FORMATS.checks('regex', raises=_PatternFailed)
+def _is_regex(s) -> bool: return not isinstance(s, str) or bool(_compiled(s))
 
-_META = jsonschema.Draft202012Validator(jsonschema.Draft202012Validator.META_SCHEMA, format_checker=_FORMATS)
+_META = _bounded()(jsonschema.Draft202012Validator.META_SCHEMA, format_checker=_FORMATS)
 
 @functools.lru_cache(maxsize=4096)
 def _tool_check(params_json:str) -> tuple:
@@ -516,7 +656,7 @@ def _argument_problems(params:dict, args:dict, path:list) -> list:
     except Unresolvable as e:
         return [Problem(None, json_path(path), f'the tool schema cannot be applied: {_short(str(e))}', 'fix the `$ref` in the tool schema', 'tool_schema')]
     except RecursionError:
-        return [Problem(None, json_path(path), 'the tool schema refers to itself without end', 'break the `$ref` loop in the tool schema', 'tool_schema')]
+        return [Problem(None, json_path(path), 'the tool schema refers to itself without end', 'break the `$ref` loop in the tool schema', 'tool_schema')]  # values nest at most 100 deep: recursion means a loop
 
 def _call_problems(messages:list, tools:dict, offered:set) -> list:
     "Unknown tools, arguments that break the tool's parameter schema, and empty assistant turns."
@@ -532,15 +672,23 @@ def _call_problems(messages:list, tools:dict, offered:set) -> list:
     return out
 
 # %% ../nbs/02_data.ipynb #23ab7f04
-_SHAPE = jsonschema.Draft202012Validator(RECORD_SCHEMA)
+_SHAPE = _bounded()(RECORD_SCHEMA)
 
-def check_record(rec) -> list:
-    "Every `Problem` in one record (index left None): shape first, then tool schemas, turn order, calls and results."
-    shape = _schema_problems(_SHAPE, rec, [], 'shape')
-    if shape: return shape
+def _record_problems(rec) -> list:
+    "Every `Problem` in one record: values, then shape, then tool schemas, turn order, calls and results (each stage only on what the last let through)."
+    if values := _value_problems(rec): return values
+    if shape := _schema_problems(_SHAPE, rec, [], 'shape'): return shape
     tool_ps, valid = _tool_problems(rec['tools'])
     offered = {t['function']['name'] for t in rec['tools']}
     return tool_ps + _turn_problems(rec['messages']) + _call_problems(rec['messages'], valid, offered)
+
+def check_record(rec) -> list:
+    "Every `Problem` in one record (index left None), all checks within `_ROW_SECONDS` of CPU time, else one `too_slow` problem."
+    token = _DEADLINE.set(time.thread_time() + _ROW_SECONDS)
+    try: return _record_problems(rec)
+    except _TooSlow: return [Problem(None, '', f'checking the record took over {_ROW_SECONDS:g} s of CPU time and was stopped',
+                                     'simplify its tool schemas (fewer nested or repeated subschemas), or shorten the values they check', 'too_slow')]
+    finally: _DEADLINE.reset(token)
 
 # %% ../nbs/02_data.ipynb #2cd82812
 def _cell(s) -> str: return str(s).replace('|', '\\|').replace('\n', ' ')
@@ -628,35 +776,46 @@ def _local_files(source) -> list|None:
 
 def _file_error(path, message:str, hint:str, kind:str='file') -> DataError: return DataError(Problem(None, '', f'{path}: {message}', hint, kind))
 
+_NOT_UTF8 = re.compile('[\udc80-\udcff]')  # what `surrogateescape` makes of a byte that is not UTF-8
+
 def _read_text(path:Path) -> str:
-    "The UTF-8 text of a data file; an empty file is a `DataError`."
-    try: text = path.read_text(encoding='utf-8-sig')
-    except UnicodeDecodeError as e: raise _file_error(path, f'not UTF-8 text ({e.reason} at byte {e.start})', 'save the file as UTF-8')
+    "The text of a data file, each byte that is not UTF-8 kept (as a lone surrogate) for the line holding it to report; a folder or an empty file is a `DataError`."
+    if path.is_dir(): raise _file_error(path, 'is a folder, not a file', 'give the .json/.jsonl files in it')
+    text = path.read_bytes().decode('utf-8-sig', errors='surrogateescape')
     if not text.strip(): raise _file_error(path, 'the file is empty', 'write one JSON object per line (.jsonl), or a JSON list of objects (.json)')
     return text
 
+def _bad_byte(text:str) -> str|None:
+    "Where `text` holds a byte that is not UTF-8, in words, or None."
+    if m := _NOT_UTF8.search(text): return f'byte 0x{ord(m[0]) - 0xdc00:02x} at column {m.start() + 1}'
+
+def _read_line(path:Path, n:int, line:str) -> tuple:
+    "`(row, None)` for line `n` of a JSON-lines file, or `(_UNREADABLE, problem)` when it is not UTF-8 or not JSON."
+    if bad := _bad_byte(line): return _UNREADABLE, Problem(None, '', f'line {n} of {path.name} is not UTF-8 text ({bad})', 'save the file as UTF-8, or repair or delete the line', 'encoding')
+    try: return json.loads(line), None
+    except (ValueError, RecursionError) as e: return _UNREADABLE, Problem(None, '', f'line {n} of {path.name} is not valid JSON ({_undecodable(e)})', 'repair the line (one JSON object per line), or delete it', 'json')
+
 def _json_lines(path:Path, text:str) -> tuple[list, list, list]:
-    "Rows of JSON-lines text (blank lines skipped), a `Problem` for each line that is not JSON, and each row's `file:line`."
+    "Rows of JSON-lines text (blank lines skipped), a `Problem` for each line that is not UTF-8 or not JSON, and each row's `file:line`."
     rows, problems, where = [], [], []
     for n, line in enumerate(text.split('\n'), 1):
         if not line.strip(): continue
-        try: rows.append(json.loads(line))
-        except (json.JSONDecodeError, RecursionError) as e:
-            why = f'{e.msg} at column {e.colno}' if isinstance(e, json.JSONDecodeError) else 'nested too deeply'
-            problems.append(Problem(len(rows), '', f'line {n} of {path.name} is not valid JSON ({why})', 'repair the line (one JSON object per line), or delete it', 'json'))
-            rows.append(_UNREADABLE)
-        where.append(f'{path.name}:{n}')
+        row, p = _read_line(path, n, line)
+        if p: problems.append(replace(p, index=len(rows)))
+        rows.append(row); where.append(f'{path.name}:{n}')
     return rows, problems, where
 
+# %% ../nbs/02_data.ipynb #c2ea4418
 def _read_json_file(path:Path) -> tuple[list, list, list]:
     "Rows of a .json file (a list of rows, or one row) or a .jsonl file (a row per line), the lines that are not JSON, and where each row is."
     text = _read_text(path)
     if path.suffix == '.json':
         try: data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as e:
+        except (ValueError, RecursionError) as e:
             if getattr(e, 'msg', '') != 'Extra data':  # 'Extra data': one JSON value per line, read below
-                raise _file_error(path, f'not valid JSON ({e})', 'repair the JSON (a list of row objects), or write one row per line as .jsonl', 'json')
+                raise _file_error(path, f'not valid JSON ({_undecodable(e)})', 'repair the JSON (a list of row objects), or write one row per line as .jsonl', 'json')
         else:
+            if bad := _bad_byte(text): raise _file_error(path, f'not UTF-8 text ({bad.replace("column", "character")})', 'save the file as UTF-8', 'encoding')
             rows = [data] if isinstance(data, dict) else data
             if not isinstance(rows, list) or not rows: raise _file_error(path, f'holds {_json_type(data)} {_short(json.dumps(data), 40)}, not rows', 'write a JSON list of row objects', 'json')
             return rows, [], [f'{path.name}[{i}]' for i in range(len(rows))]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_inference_basics.ipynb #10db65f7
 from __future__ import annotations
-import json, re, time
+import json, math, re, sys, time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -49,7 +49,21 @@ def make_call(name:str, arguments:dict) -> dict:
     "A tool call in the canonical (transformers / OpenAI) shape."
     return {'type': 'function', 'function': {'name': name, 'arguments': arguments}}
 
-_DEC = json.JSONDecoder()
+_MAX_DIGITS = sys.int_info.default_max_str_digits  # 4300: longer integers Python will not read from text
+
+def _json_int(text:str) -> int:
+    "A JSON integer; a `ValueError` we word (Python's own has no position) when it is longer than Python reads."
+    if len(text.lstrip('-')) > _MAX_DIGITS: raise ValueError(f"a number has {len(text.lstrip('-'))} digits (at most {_MAX_DIGITS})")
+    return int(text)
+
+def _finite(text:str) -> float:
+    "A JSON number with a fraction or an exponent; a `ValueError` when it overflows to infinity, which JSON cannot write back."
+    if math.isinf(x := float(text)): raise ValueError(f'the number {text[:20]} is too large for a float')
+    return x
+
+def _no_constant(name:str): raise ValueError(f'{name} is not a JSON value')
+
+_DEC = json.JSONDecoder(parse_int=_json_int, parse_float=_finite, parse_constant=_no_constant)  # strict: numbers JSON can write back
 _MAX_DEPTH = 100  # arguments nested deeper than this are an error, so nothing downstream recurses without bound
 
 def _depth(value) -> int:
@@ -84,7 +98,8 @@ def _call_from_obj(obj) -> dict:
 def _tool_name(t) -> str:
     "The name of an offered tool given as a name, a schema or a function."
     if isinstance(t, str): return t
-    if isinstance(t, dict) and isinstance(t.get('function', t).get('name'), str): return t.get('function', t)['name']
+    fn = t.get('function', t) if isinstance(t, dict) else None
+    if isinstance(fn, dict) and isinstance(fn.get('name'), str): return fn['name']
     if callable(t): return t.__name__
     raise ValueError(f'tools must be tool schemas, functions or names; got {t!r:.80}')
 
@@ -137,7 +152,7 @@ def _stop_reason(text:str, at:int) -> str:
 def _decode_span(text:str, i:int, end:int):
     "Decode the walked value `text[i:end]`: (value, problem, where the problem is or None)."
     try: return _DEC.raw_decode(text[i:end])[0], None, None  # the walk matched its brackets, so the value ends at `end`
-    except ValueError as e: return None, str(e), i + e.pos
+    except ValueError as e: return None, str(e), i + e.pos if isinstance(e, json.JSONDecodeError) else None  # a number the decoder refused has no position
     except RecursionError: return None, 'the JSON is nested too deeply', None
 
 def _json_value(text:str, i:int):
@@ -328,6 +343,7 @@ def get_format(fmt) -> ToolFormat:
 
 def parse_tool_calls(text:str, fmt='hermes', tools:list|None=None) -> Parsed:
     "Split assistant `text` into content, tool calls and malformed-call errors using format `fmt` (`tools`: the offered tools)."
+    _tool_names(tools)  # malformed `tools` are the caller's mistake, in every format (only `json` uses them)
     return get_format(fmt).parse(text, tools)
 
 # %% ../nbs/01_inference_basics.ipynb #65b72590
@@ -400,13 +416,16 @@ def generate(model, tok, messages:list, # chat messages (the canonical record's 
     return Generation(text, get_format(fmt).parse(text, tools), enc['input_ids'].shape[1], len(new), seconds)
 
 # %% ../nbs/01_inference_basics.ipynb #c3ba88a0
+_UNCHECKABLE = {OverflowError: 'a number too large for its arithmetic', RecursionError: 'it nests too deeply'}
+
 def check_arguments(call:dict, tools:list, strict:bool=True) -> list:
     "Problems with a call's name and arguments against the offered tool schemas, as readable strings ([] when valid)."
     name, args = call['function']['name'], call['function']['arguments']
     schema = next((t['function'].get('parameters', {}) for t in as_tools(tools) if t['function']['name'] == name), None)
     if schema is None: return [f"unknown tool {name!r}; available: {', '.join(t['function']['name'] for t in as_tools(tools))}"]
     if strict: schema = {'additionalProperties': False, **schema}
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(args), key=lambda e: (list(map(str, e.path)), e.message))
+    try: errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(args), key=lambda e: (list(map(str, e.path)), e.message))
+    except (OverflowError, RecursionError) as e: return [f'arguments: cannot be checked against the schema of {name!r} ({_UNCHECKABLE[type(e)]})']
     return [f"{'/'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors]
 
 # %% ../nbs/01_inference_basics.ipynb #0e3eb0f0

@@ -480,9 +480,14 @@ def _json_problem(value, max_depth:int=_MAX_DEPTH) -> str|None:
 
 def _no_constant(name): raise ValueError(f'{name} is not valid JSON')
 
+def _json_int(text:str) -> int:
+    "An integer of the body; a short reason for one longer than Python reads (its own error tells the client about `sys`)."
+    if len(text.lstrip('-')) > sys.int_info.default_max_str_digits: raise ValueError(f'a number has over {sys.int_info.default_max_str_digits} digits')
+    return int(text)
+
 def _parse_json(raw:bytes|str):
-    "A JSON value, parsed strictly (no NaN/Infinity, bounded depth, valid Unicode), or `ValueError` with a short reason."
-    try: value = json.loads(raw, parse_constant=_no_constant)
+    "A JSON value, parsed strictly (no NaN/Infinity, integers of at most 4300 digits, bounded depth, valid Unicode), or `ValueError` with a short reason."
+    try: value = json.loads(raw, parse_constant=_no_constant, parse_int=_json_int)
     except RecursionError: raise ValueError(f'nests lists or objects deeper than {_MAX_DEPTH} levels') from None
     except UnicodeDecodeError: raise ValueError('is not UTF-8 text') from None
     except ValueError as e: raise ValueError(f'is not valid JSON ({e})') from None
@@ -509,13 +514,23 @@ def _arguments(v):
     if not isinstance(obj, dict): raise _invalid('must be a JSON object, or a string holding one')
     return v
 
+_UNCOMPILABLE = {RecursionError: 'a pattern nests groups too deeply', OverflowError: 'a pattern repeats more often than a regular expression may'}
+
 def _parameters(v):
-    "A tool's parameters: an object schema that `jsonschema` accepts."
+    "A tool's parameters: an object schema that `jsonschema` accepts, under the draft its `$schema` names (a string, if given)."
     if v is None: return v
     if not isinstance(v, dict) or v.get('type') != 'object': raise _invalid('must be a JSON schema with "type": "object"')
-    try: jsonschema.validators.validator_for(v).check_schema(v)
-    except (jsonschema.SchemaError, TypeError) as e: raise _invalid(f'not a valid JSON schema: {getattr(e, "message", "bad $schema")}') from None
+    if not isinstance(v.get('$schema', ''), str): raise _invalid('$schema must be a string, the URI of a JSON Schema draft')
+    try: draft = jsonschema.validators.validator_for(v, default=jsonschema.Draft202012Validator)
+    except ValueError: raise _invalid('$schema is not a URI') from None
+    try: draft.check_schema(v)
+    except jsonschema.SchemaError as e: raise _invalid(f'not a valid JSON schema: {e.message}') from None
+    except (RecursionError, OverflowError) as e: raise _invalid(f'not a valid JSON schema: {_UNCOMPILABLE[type(e)]}') from None  # from `re`, compiling a `pattern`
     return v
+
+def _one_choice(n:int) -> int:
+    if n != 1: raise _invalid('this server returns one choice; send 1 or leave n out')
+    return n
 
 def _tool_choice(v):
     if v is None or v in ('none', 'auto', 'required'): return v
@@ -574,7 +589,7 @@ class ChatRequest(_Wire):
     top_p: Annotated[float, Field(gt=0, le=1)]|None = None
     seed: Annotated[int, Field(ge=0, le=2**63 - 1)]|None = None
     stream: bool|None = None
-    n: Literal[1]|None = None
+    n: Annotated[int, AfterValidator(_one_choice)]|None = None  # strict: `true` is not 1
     parallel_tool_calls: bool|None = None
 
 # %% ../nbs/08_merge_serve.ipynb #7cd91033
@@ -642,6 +657,8 @@ def _tool_plan(body:dict, fmt) -> tuple:
     return [t for t in tools if t['function']['name'] == name] if name else tools, call_opening(fmt, name), True
 
 # %% ../nbs/08_merge_serve.ipynb #0966ca90
+_MIN_TEMPERATURE = 1e-5  # below this, decoding is greedy: sampling would pick the top token anyway, and logits / 1e-300 overflow
+
 def chat_completion(model, tok, body:dict, # a request that passed `parse_request`
                     model_name:str, fmt='hermes',
                     max_new_tokens:int=256, # largest `max_tokens` / `max_completion_tokens` accepted (and the default)
@@ -658,7 +675,7 @@ def chat_completion(model, tok, body:dict, # a request that passed `parse_reques
     except jinja2.TemplateError as e: raise RequestError(400, f'the chat template cannot render these messages: {e.message}', 'messages') from None
     if n_prompt > max_prompt_tokens: raise RequestError(400, f'prompt is {n_prompt} tokens; this server accepts at most {max_prompt_tokens}', 'messages', 'context_length_exceeded')
     temp = body.get('temperature') or 0
-    sampling = dict(do_sample=True, temperature=float(temp), top_p=float(body.get('top_p') or 1.0), seed=body.get('seed')) if temp > 0 else {}
+    sampling = dict(do_sample=True, temperature=float(temp), top_p=float(body.get('top_p') or 1.0), seed=body.get('seed')) if temp >= _MIN_TEMPERATURE else {}
     g = generate(model, tok, messages, tools, fmt, max_new_tokens=limit, prefill=prefill, **sampling)
     offered = {t['function']['name'] for t in tools or []}
     calls = [c for c in g.parsed.calls if not required or c['function']['name'] in offered] if tools else []
@@ -678,8 +695,8 @@ _log = logging.getLogger('toolcall_lab.serve')
 _SERVER_ERROR = {'error': {'message': 'internal server error; the details are in the server log', 'type': 'server_error', 'param': None, 'code': None}}
 
 def _error_response(e:RequestError, headers:dict|None=None) -> JSONResponse:
-    "The JSON response for a client error; 401 and 413 close the connection (the unread body is not worth reading)."
-    return JSONResponse(e.body(), status_code=e.status, headers=(headers or {}) | ({'Connection': 'close'} if e.status in (401, 413) else {}))
+    "The JSON response for a client error; 401, 413 and 415 close the connection (the unread body is not worth reading)."
+    return JSONResponse(e.body(), status_code=e.status, headers=(headers or {}) | ({'Connection': 'close'} if e.status in (401, 413, 415) else {}))
 
 def _authorized(request:Request, api_key:str) -> bool:
     "Whether the request carries `Authorization: Bearer <api_key>` (compared in constant time)."
@@ -735,9 +752,16 @@ async def _read_body(request:Request, max_bytes:int) -> bytes:
     except ClientDisconnect: raise RequestError(400, 'the client disconnected before sending the whole body') from None
     return bytes(body)
 
+def _json_content(request:Request):
+    "415 unless the body is declared as JSON (a `text/plain` POST is one a web page may send without asking)."
+    kind = request.headers.get('content-type', '').split(';')[0].strip().lower()
+    if kind != 'application/json': raise RequestError(415, f"Content-Type must be application/json, not {kind or 'missing'}", code='unsupported_media_type')
+
 def _raw_body(max_bytes:int, model_name:str):
-    "A FastAPI dependency: the request body, read with a size limit and validated by `parse_request`."
-    async def dep(request:Request) -> dict: return parse_request(await _read_body(request, max_bytes), model_name, max_bytes)
+    "A FastAPI dependency: a JSON request body, read with a size limit and validated by `parse_request`."
+    async def dep(request:Request) -> dict:
+        _json_content(request)
+        return parse_request(await _read_body(request, max_bytes), model_name, max_bytes)
     return Depends(dep)
 
 # %% ../nbs/08_merge_serve.ipynb #78385c6a
