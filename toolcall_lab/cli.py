@@ -10,18 +10,19 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from .models import DEFAULT_MODEL, OFFLINE_MODELS, UserError, load_model, prepare_model
-from .inference import generate, make_call, tool_loop
+from .inference import as_tools, generate, make_call, tool_loop
 from .templates import with_tool_template
 from .data import DataError
-from .train import (TrainConfig, atomic_write, config_from_dict, is_main_process, load_base, load_config, load_data,
+from .train import (TrainConfig, atomic_write, check_value, config_from_dict, is_main_process, load_base, load_config, load_data,
                                 new_experiment_dir, preflight, resume_config, sweep, sweep_commands, train)
+from .unseen import load_unseen
 from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_eval, write_report
 from .compare import compare
 from .share import push
 
 # %% auto #0
 __all__ = ['DEMO', 'DEMO_LIMIT', 'DEMO_VAL_LIMIT', 'USER_ERRORS', 'config_from_args', 'metric_values', 'headline', 'phase',
-           'run_pipeline', 'build_parser', 'run_eval', 'import_function', 'run_serve', 'main']
+           'run_pipeline', 'build_parser', 'trained_langs', 'run_eval', 'import_function', 'run_serve', 'main']
 
 # %% ../nbs/09_cli.ipynb #9133e86e
 def _add_train_flags(p:argparse.ArgumentParser, skip:tuple=()):
@@ -32,7 +33,7 @@ def _add_train_flags(p:argparse.ArgumentParser, skip:tuple=()):
         if f.name in skip: continue
         flag, hint = '--' + f.name.replace('_', '-'), hints[f.name]
         if hint is bool or bool in typing.get_args(hint): p.add_argument(flag, nargs='?', const='true', default=None, metavar='true|false')
-        elif typing.get_origin(hint) is list or list[str] in typing.get_args(hint): p.add_argument(flag, nargs='+', default=None)
+        elif typing.get_origin(hint) is list or any(typing.get_origin(o) is list for o in typing.get_args(hint)): p.add_argument(flag, nargs='+', default=None)
         else: p.add_argument(flag, default=None, help=f'default: {f.default if f.default is not None else "see docs"}')
 
 def config_from_args(args, skip:tuple=(), base:dict|None=None) -> TrainConfig:
@@ -83,27 +84,34 @@ def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...
                  max_new_tokens:int=96,
                  val_limit:int|None=DEMO_VAL_LIMIT # validation turns the fine-tuned model is also evaluated on; None: all
                 ) -> Path:
-    "Evaluate the base model, fine-tune, evaluate the result on the same turns and on seen phrasings, report; return the folder."
+    "Evaluate the base model, fine-tune, evaluate the result on the same turns, on held-out tools and on seen phrasings, report; return the folder."
     t0, s = time.perf_counter(), {}
     preflight(cfg)
-    with phase('load_data', s): data = load_data(cfg.data, skip_invalid=cfg.skip_invalid)
+    with phase('load_data', s): data, unseen = load_data(cfg.data, skip_invalid=cfg.skip_invalid, langs=cfg.langs), load_unseen(langs=cfg.langs)
     with phase('load_model', s):
         model, tok = load_base(cfg)  # with the run's 4-bit and precision settings
         with_tool_template(tok, cfg.fmt)
     out = new_experiment_dir(cfg)  # only once data and model are ready, so a failed start leaves no empty folder
-    with phase('evaluate_base', s): before = evaluate_model(model, tok, data['test'], cfg.fmt, 'base', out, max_new_tokens, limit=limit, progress=True)
+    with phase('evaluate_base', s):
+        before = evaluate_model(model, tok, data['test'], cfg.fmt, 'base', out, max_new_tokens, limit=limit, progress=True)
+        before_unseen = evaluate_model(model, tok, unseen, cfg.fmt, 'base_unseen_tools', out, max_new_tokens, progress=True)
     with phase('train', s): train(cfg, model, tok, out=out)
     with phase('evaluate_tuned', s):
         tuned, tuned_tok = load_model(cfg.model, adapter=out/'final_model', merge=True)
         after = evaluate_model(tuned, tuned_tok, data['test'], cfg.fmt, 'lora', out, max_new_tokens, limit=limit, progress=True)
+        after_unseen = evaluate_model(tuned, tuned_tok, unseen, cfg.fmt, 'lora_unseen_tools', out, max_new_tokens, progress=True)
     with phase('evaluate_seen_phrasing', s):
         seen = evaluate_model(tuned, tuned_tok, data['validation'], cfg.fmt, 'lora_validation', out, max_new_tokens, limit=val_limit, progress=True)
     with phase('report', s): report = write_report(out, 'base', 'lora')
     s['total'] = round(time.perf_counter() - t0, 3)
-    doc = dict(seconds=s, test_turns=len(before.turns), validation_turns=len(seen.turns),
-               metrics={r.tag: metric_values(r) for r in (before, after, seen)}, config=asdict(cfg))
+    run = json.loads((out/'experiment_config.json').read_text())  # what training wrote: records, tokens, speed
+    doc = dict(seconds=s, test_turns=len(before.turns), unseen_tools_turns=len(after_unseen.turns), validation_turns=len(seen.turns),
+               records_seen=run['steps'] * cfg.batch_size * cfg.grad_accum * run.get('processes', 1),  # each step takes this many records
+               train_tokens=run.get('train_tokens'), tokens_per_s=run.get('tokens_per_s'),
+               metrics={r.tag: metric_values(r) for r in (before, after, before_unseen, after_unseen, seen)}, config=asdict(cfg))
     atomic_write(out/'demo.json', json.dumps(doc, indent=1, ensure_ascii=False, default=str))
     print(f'\ntest split ({len(before.turns)} turns):\n{headline([before, after])}\n\n'
+          f'held-out tools, never offered in training ({len(after_unseen.turns)} turns):\n{headline([before_unseen, after_unseen])}\n\n'
           f'fine-tuned model, new phrasings (test) vs seen phrasings (validation, {len(seen.turns)} turns):\n{headline([after, seen])}\n\n'
           f"report: {report}\ndemo.json: {out/'demo.json'} ({s['total']:.0f} s in all)")
     return out
@@ -142,7 +150,8 @@ def _add_evaluation_commands(sub):
     e.add_argument('--model', help=f'base model (default: the one the adapter was trained on, else {DEFAULT_MODEL})')
     e.add_argument('--adapter', help='folder of a trained adapter (an experiment\'s final_model/)')
     e.add_argument('--data', nargs='+', default=['structural', 'when2call', 'helpdesk'])
-    e.add_argument('--split', default='test', choices=['train', 'validation', 'test'])
+    e.add_argument('--split', default='test', choices=['train', 'validation', 'test', 'unseen_tools'], help='unseen_tools: the held-out domain no training record offers')
+    e.add_argument('--langs', nargs='+', help="languages of the built-in data, e.g. en (default: the adapter's training languages, else all)")
     e.add_argument('--fmt', default='hermes')
     e.add_argument('--tag', help='names eval_<tag>.json/.csv (default: lora with an adapter, else base)')
     e.add_argument('--out', help='folder to write into (default: the adapter\'s experiment folder, else .)')
@@ -215,11 +224,18 @@ def _folder(path, flag:str) -> Path:
     return p
 
 # %% ../nbs/09_cli.ipynb #c07a3c75
+def trained_langs(adapter) -> list|None:
+    "The `langs` an adapter's run was trained on, read from its experiment folder (None: unknown, or every language)."
+    cfg = Path(adapter or '')/'..'/'experiment_config.json'
+    return json.loads(cfg.read_text())['config'].get('langs') if adapter and cfg.is_file() else None
+
 def run_eval(args) -> Path:
     "The `eval` command: load model (+ adapter), evaluate a split, write eval_<tag>.json/.csv."
     tag = args.tag or ('lora' if args.adapter else 'base')
     out = _folder(args.out or (Path(args.adapter).parent if args.adapter else '.'), '--out')
-    data = load_data(args.data, skip_invalid=args.skip_invalid)[args.split]  # the data first: a typo there should not wait for a model to load
+    langs = args.langs or trained_langs(args.adapter)  # evaluate in the languages the adapter was trained in
+    if args.split == 'unseen_tools': data = load_unseen(langs=langs)
+    else: data = load_data(args.data, skip_invalid=args.skip_invalid, langs=langs)[args.split]  # the data first: a typo there should not wait for a model to load
     model, tok = load_model(args.model, adapter=args.adapter, merge=bool(args.adapter))
     if not args.adapter: with_tool_template(tok, args.fmt)
     res = evaluate_model(model, tok, data, args.fmt, tag, out, args.max_new_tokens, limit=args.limit)
@@ -228,20 +244,29 @@ def run_eval(args) -> Path:
 
 # %% ../nbs/09_cli.ipynb #65620a7b
 def import_function(path:str):
-    "A function from its dotted path `package.module.function` (the user's own code, for `serve --tools`)."
+    "A function from its dotted path `package.module.function` (the user's own code, for `serve --tools`), one a model can be offered; else a `UserError`."
     module, _, name = path.rpartition('.')
-    if not module: raise ValueError(f'{path!r}: expected MODULE.FUNCTION, e.g. mytools.get_weather')
-    return getattr(importlib.import_module(module), name)
+    fix = 'give MODULE.FUNCTION of a module Python can import, e.g. mytools.get_weather (run from the folder that holds mytools.py)'
+    if not module or not name: raise UserError(f'--tools {path!r}: expected MODULE.FUNCTION', fix)
+    try: mod = importlib.import_module(module)
+    except ModuleNotFoundError as e: raise UserError(f'--tools {path!r}: no module named {e.name!r}', fix) from e
+    except Exception as e: raise UserError(f'--tools {path!r}: importing {module!r} failed ({type(e).__name__}: {e})', f'fix the error in {module}') from e
+    fn = getattr(mod, name, None)
+    if fn is None: raise UserError(f'--tools {path!r}: module {module!r} has no function {name!r}', fix)
+    if not callable(fn): raise UserError(f'--tools {path!r}: {name!r} in {module!r} is not a function', fix)
+    try: as_tools([fn])  # the schema the model is offered: type hints and an Args docstring
+    except Exception as e: raise UserError(f'--tools {path!r}: cannot be offered as a tool ({e})', 'give the function type hints and a docstring with an Args section (see lesson 01)') from e
+    return fn
 
 # %% ../nbs/09_cli.ipynb #66fbbbf5
 def run_serve(args):
     "The `serve` command: load the model (+ adapter), then chat, HTTP or Gradio."
     from toolcall_lab.serve import chat_repl, make_gradio, serve_http  # HTTP and Gradio need the [serve] extra
+    functions = [import_function(t) for t in args.tools]  # first: a typo in --tools should not wait for a model to load
     if args.adapter: model, tok = load_model(adapter=args.adapter)
     else:
         model, tok = load_model(args.model)
         with_tool_template(tok, args.fmt)
-    functions = [import_function(t) for t in args.tools]
     if args.mode == 'chat': chat_repl(model, tok, functions, fmt=args.fmt)
     elif args.mode == 'http': serve_http(model, tok, Path(args.model).name, host=args.host, port=args.port, fmt=args.fmt, api_key=args.api_key)
     else: make_gradio(model, tok, functions).launch(server_name=args.host, server_port=args.port)
@@ -274,8 +299,9 @@ def _run(args, argv:list|None=None):
         if is_main_process(): print(out)  # once, not once per process of a multi-GPU launch
     elif args.command == 'sweep':
         cfg = config_from_args(args, skip=('rank',))
-        if args.print_commands: print('\n'.join(sweep_commands(args.ranks, ' '.join(_given_flags(argv or sys.argv[1:])))))
-        else: print('\n'.join(map(str, sweep(cfg, args.ranks, parallel=args.parallel))))
+        ranks = [check_value('rank', r, 'command line') for r in args.ranks]  # `--print-commands` writes them into commands: check them first
+        if args.print_commands: print('\n'.join(sweep_commands(ranks, ' '.join(_given_flags(argv or sys.argv[1:])))))
+        else: print('\n'.join(map(str, sweep(cfg, ranks, parallel=args.parallel))))
     elif args.command == 'push':
         try: print(push(args.experiment, args.repo_id, merged=args.merged, private=not args.public, local_dir=args.local_dir,
                         license=args.license, tags=(args.before, args.after)))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from transformers import DynamicCache
 
 from .inference import Generation, Parsed, as_tools, build_prompt, check_arguments, get_format, make_call
 from .models import end_of_turn_ids
@@ -69,14 +70,14 @@ def _per_turn(labels, n:int) -> list:
 
 def eval_turns(data, # a test split: `datasets.Dataset` or list of canonical records (JSON-string fields accepted)
               ) -> list:
-    "One evaluation turn per assistant message: `id`, `dataset`, `kind`, context `messages`, `tools`, `gold` message and `decision`."
+    "One evaluation turn per assistant message: `id`, `dataset`, `lang`, `kind`, context `messages`, `tools`, `gold` message and `decision`."
     turns = []
     for i, rec in enumerate(_records(data)):
         at = [j for j, m in enumerate(rec['messages']) if m['role'] == 'assistant']
         for j, label, kind in zip(at, _per_turn(rec.get('decisions'), len(at)), _per_turn(rec.get('kinds'), len(at))):
             m = rec['messages'][j]
             decision = m.get('decision') or label or gold_decision(m)
-            turns.append(dict(id=f"{rec.get('id', i)}:{j}", dataset=rec.get('dataset') or '', kind=kind or decision,
+            turns.append(dict(id=f"{rec.get('id', i)}:{j}", dataset=rec.get('dataset') or '', lang=rec.get('lang') or '', kind=kind or decision,
                               messages=rec['messages'][:j], tools=rec['tools'], gold=m, decision=decision))
     return turns
 
@@ -331,7 +332,7 @@ def _left_padded(tok, texts:list, device):
     finally: tok.padding_side = side
 
 def _generate_padded(model, tok, texts:list, max_new_tokens:int, stop:list) -> tuple:
-    "Greedy continuations of one left-padded batch: list of (new token ids up to the first stop), and the seconds taken."
+    "Greedy continuations of one left-padded batch with transformers' `generate`: list of (new token ids up to the first stop), and the seconds taken."
     enc = _left_padded(tok, texts, model.device)
     t = time.perf_counter()
     with torch.inference_mode():
@@ -341,12 +342,33 @@ def _generate_padded(model, tok, texts:list, max_new_tokens:int, stop:list) -> t
     new = out[:, enc['input_ids'].shape[1]:].tolist()
     return [row[:next((k + 1 for k, i in enumerate(row) if i in stop), len(row))] for row in new], seconds
 
+# %% ../nbs/06_evaluate.ipynb #4d961602
+def _generate_shrinking(model, tok, texts:list, max_new_tokens:int, stop:list) -> tuple:
+    "Greedy continuations of one left-padded batch, each row dropped from the batch and its KV cache once it stops; same output as `_generate_padded`."
+    enc = _left_padded(tok, texts, model.device)
+    mask, cache = enc['attention_mask'], DynamicCache(config=model.config)
+    step, pos = enc['input_ids'], (mask.cumsum(-1) - 1).clamp(min=0)  # left padding: positions count real tokens only
+    rows, out, t = list(range(len(texts))), [[] for _ in texts], time.perf_counter()
+    with torch.inference_mode():
+        for _ in range(max_new_tokens):
+            nxt = model(input_ids=step, attention_mask=mask, position_ids=pos, past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1].argmax(-1)
+            for r, token in zip(rows, nxt.tolist()): out[r].append(token)
+            keep = [k for k, token in enumerate(nxt.tolist()) if token not in stop]
+            if not keep: break
+            if len(keep) < len(rows):
+                idx = torch.tensor(keep, device=mask.device)
+                cache.batch_select_indices(idx); rows, nxt, mask, pos = [rows[k] for k in keep], nxt[idx], mask[idx], pos[idx]
+            mask = torch.cat([mask, mask.new_ones(len(rows), 1)], dim=-1)
+            step, pos = nxt[:, None], pos[:, -1:] + 1
+    return out, time.perf_counter() - t
+
 # %% ../nbs/06_evaluate.ipynb #c8297616
 def generate_batch(model, tok, prompts:list, # prompt texts (already rendered with the chat template)
                    fmt='hermes', # tool-call format used to parse the outputs
                    max_new_tokens:int=96, batch_size:int=16, # prompts generated together
                    progress:bool=False, # show a progress bar over batches
-                   tools:list|None=None # the tools offered in each prompt, one list per prompt (the json format keeps only calls to them)
+                   tools:list|None=None, # the tools offered in each prompt, one list per prompt (the json format keeps only calls to them)
+                   shrink:bool=True # drop each row from its batch once it stops (same tokens, less work); False: transformers' `generate`
                   ) -> list:
     "Greedy `Generation`s for `prompts` in their order, generated in length-sorted, left-padded batches, each parsed with its prompt's tools."
     stop, fmt = end_of_turn_ids(tok, model), get_format(fmt)
@@ -360,7 +382,7 @@ def generate_batch(model, tok, prompts:list, # prompt texts (already rendered wi
         batches = tqdm(batches, desc='generating')
     out = [None] * len(prompts)
     for idx in batches:
-        rows, seconds = _generate_padded(model, tok, [prompts[i] for i in idx], max_new_tokens, stop)
+        rows, seconds = (_generate_shrinking if shrink else _generate_padded)(model, tok, [prompts[i] for i in idx], max_new_tokens, stop)
         for i, ids in zip(idx, rows):
             text = tok.decode(ids, skip_special_tokens=True)
             out[i] = Generation(text, fmt.parse(text, tools[i]), lengths[i], len(ids), seconds / len(idx))
@@ -391,7 +413,7 @@ def turn_row(turn:dict, gen:Generation, fmt='hermes') -> dict:
     "The CSV row of one evaluated turn: ids, dataset and kind, gold, prediction, parsed calls, every metric, error class and timing."
     last_user = next((m['content'] for m in reversed(turn['messages']) if m['role'] == 'user'), '')
     calls = canonical_calls(turn['gold'])
-    row = dict(id=turn['id'], dataset=turn.get('dataset', ''), kind=turn.get('kind') or turn['decision'], user=last_user, gold=_gold_text(turn['gold'], fmt), prediction=gen.text,
+    row = dict(id=turn['id'], dataset=turn.get('dataset', ''), lang=turn.get('lang', ''), kind=turn.get('kind') or turn['decision'], user=last_user, gold=_gold_text(turn['gold'], fmt), prediction=gen.text,
                parsed_calls=json.dumps(gen.parsed.calls, ensure_ascii=False), parse_errors=' | '.join(gen.parsed.errors),
                gold_tools=' '.join(sorted(c['function']['name'] for c in calls)))
     row |= score_turn(gen.parsed, turn['gold'], turn['tools'], turn['decision'], turn['gold'].get('acceptable'))
@@ -440,7 +462,7 @@ def load_eval(out_dir, tag:str) -> EvalResult:
     out = Path(out_dir)
     doc = json.loads((out/f'eval_{tag}.json').read_text())
     turns = pd.read_csv(out/f'eval_{tag}.csv', keep_default_na=False, na_values=[''])
-    for c in ('dataset', 'kind'): turns[c] = turns[c].astype(object).fillna('') if c in turns else ''  # CSVs written before these columns
+    for c in ('dataset', 'lang', 'kind'): turns[c] = turns[c].astype(object).fillna('') if c in turns else ''  # CSVs written before these columns
     return EvalResult(doc['tag'], doc['metrics'], turns, doc.get('meta', {}))
 
 # %% ../nbs/06_evaluate.ipynb #127d0751
@@ -583,6 +605,8 @@ def write_report(out_dir, # folder holding `eval_<tag>.json` / `.csv`; the repor
              '![metrics](metrics.png)', '## Decisions (rows gold, columns predicted)', '![confusion](confusion.png)',
              '## Per tool', '![per tool](per_tool.png)', '## Per dataset', _breakdown_md(results, 'dataset'),
              '## Per kind of turn', _breakdown_md(results, 'kind')]
+    if any(r.turns['lang'].nunique() > 1 for r in results if 'lang' in r.turns):  # a split that mixes languages gets its own table
+        parts += ['## Per language', _breakdown_md(results, 'lang')]
     parts += [s for r in results for s in (f'## {k} most instructive failures: {r.tag}', _failures_md(r.turns, k))]
     (out/'report.md').write_text('\n\n'.join(parts) + '\n')
     return out/'report.md'

@@ -25,15 +25,16 @@ from .templates import with_tool_template
 from datasets import DatasetDict, concatenate_datasets
 from .data import load_checked, split_records, to_dataset, to_record
 from .builtin import BUILTINS, load_builtin
+from .unseen import with_renamed
 from .masking import tokenize_dataset
 
 # %% auto #0
-__all__ = ['LOG_FIELDS', 'TrainConfig', 'ConfigError', 'check_value', 'missing_packages', 'preflight', 'config_from_dict',
-           'load_config', 'experiment_name', 'new_experiment_dir', 'atomic_write', 'CSVLogCallback', 'truncate_log',
-           'lora_config', 'model_dtype', 'load_base', 'precision', 'sft_args', 'peak_memory_gb', 'library_versions',
-           'load_data', 'balanced_order', 'prepare_datasets', 'make_trainer', 'world_size', 'is_main_process',
-           'on_main', 'train', 'checkpoint_complete', 'resume_checkpoint', 'resume_config', 'sweep_configs', 'sweep',
-           'sweep_commands']
+__all__ = ['LANGS', 'LOG_FIELDS', 'TrainConfig', 'ConfigError', 'check_value', 'missing_packages', 'preflight',
+           'config_from_dict', 'load_config', 'experiment_name', 'new_experiment_dir', 'atomic_write', 'CSVLogCallback',
+           'truncate_log', 'lora_config', 'model_dtype', 'load_base', 'precision', 'sft_args', 'peak_memory_gb',
+           'library_versions', 'load_data', 'balanced_order', 'prepare_datasets', 'loraplus_optimizer', 'make_trainer',
+           'world_size', 'is_main_process', 'on_main', 'train', 'checkpoint_complete', 'resume_checkpoint',
+           'resume_config', 'sweep_configs', 'sweep', 'sweep_commands']
 
 # %% ../nbs/05_finetune.ipynb #996f583c
 @dataclass
@@ -41,6 +42,9 @@ class TrainConfig:
     "Every setting of a fine-tuning run; YAML files and CLI flags fill it. Values are checked against the type hints and ranges."
     model: str = DEFAULT_MODEL  # offline alias, .gguf file, model folder or hub id
     data: list[str] = field(default_factory=lambda: ['structural'])  # built-in dataset names and/or .json/.jsonl files
+    langs: list[str]|None = None  # languages of the built-in data, e.g. ['en'] for an English model (None: every language each dataset has)
+    train_distractors: list[int]|None = None  # [fewest, most] unneeded tools offered beside the needed ones in built-in training records (None: 1 to 3, as in test)
+    rename_share: float = 0.0  # share of training records whose offered tools are renamed and reworded, so the model must read the offered list
     fmt: str = 'hermes'  # tool-call format of the supplied template, for models whose own template ignores tools
     rank: int = 16  # LoRA rank r
     alpha: int|None = None  # LoRA alpha (default 2 × rank)
@@ -48,6 +52,7 @@ class TrainConfig:
     target_modules: str|list[str] = 'all-linear'  # which linear layers get adapters
     lora_layers: int|None = None  # adapters only in the top N decoder layers, so the backward pass stops early (None: all layers)
     lr: float = 2e-4  # peak learning rate
+    loraplus_ratio: float|None = None  # LoRA+: the B matrices learn this many times faster than A (PEFT's `create_loraplus_optimizer`; None: off)
     epochs: float = 1.0  # passes over the training data
     max_steps: int = -1  # stop after this many optimizer steps (overrides epochs when > 0)
     batch_size: int = 4  # sequences per device per step
@@ -97,11 +102,14 @@ _SCHEDULERS = [s.value for s in SchedulerType]
 _OPTIMIZERS = [o.value for o in OptimizerNames]
 _REPORTERS = list(INTEGRATION_TO_CALLBACK)  # experiment trackers transformers can report to
 _DTYPES = ('bfloat16', 'float16', 'float32')
+LANGS = sorted({lang for spec in BUILTINS.values() for lang in spec.langs})  # the languages the built-in data comes in
 _RULES = {  # field: (test of the converted value, the allowed values in words); `None` passes where the hint allows it
     'model': (lambda v: v.strip() != '', 'a model name or path'), 'data': (lambda v: len(v) > 0, 'at least one dataset'),
     'fmt': (lambda v: v in FORMATS, f"one of {', '.join(FORMATS)}"), 'rank': _at_least(1), 'alpha': _at_least(1),
     'dropout': (lambda v: 0 <= v < 1, 'in [0, 1)'), 'target_modules': (lambda v: len(v) > 0, "'all-linear' or module names"),
-    'lora_layers': _at_least(1), 'lr': _above(0), 'epochs': _above(0),
+    'lora_layers': _at_least(1), 'lr': _above(0), 'loraplus_ratio': _above(0),
+    'train_distractors': (lambda v: len(v) == 2 and 0 <= v[0] <= v[1], '[fewest, most], 0 <= fewest <= most'), 'rename_share': (lambda v: 0 <= v <= 1, 'in [0, 1]'),
+    'langs': (lambda v: len(v) > 0 and all(l in LANGS for l in v), f"some of {', '.join(LANGS)}"), 'epochs': _above(0),
     'max_steps': (lambda v: v == -1 or v >= 1, '-1 (train for `epochs`) or at least 1'), 'batch_size': _at_least(1),
     'grad_accum': _at_least(1), 'max_length': _at_least(1), 'warmup_ratio': (lambda v: 0 <= v < 1, 'in [0, 1)'),
     'weight_decay': _not_below(0), 'scheduler': (lambda v: v in _SCHEDULERS, f"one of {', '.join(_SCHEDULERS)}"),
@@ -112,7 +120,7 @@ _RULES = {  # field: (test of the converted value, the allowed values in words);
     'optim': (lambda v: v in _OPTIMIZERS, "one of transformers' optimizer names (e.g. adamw_torch_fused, adamw_torch, paged_adamw_8bit, adamw_8bit)"),
     'report_to': (lambda v: v in ([], ['none']) or all(r in _REPORTERS for r in v), f"none, or some of {', '.join(_REPORTERS)}"),
 }  # true/false fields need no rule: their type allows nothing else
-_WORDS = {int: 'an integer', float: 'a number', bool: 'true or false', str: 'a string', list[str]: 'a list of strings', type(None): 'null'}
+_WORDS = {int: 'an integer', float: 'a number', bool: 'true or false', str: 'a string', list[str]: 'a list of strings', list[int]: 'a list of integers', type(None): 'null'}
 
 def _options(hint) -> tuple: return typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union else (hint,)
 @functools.cache
@@ -128,8 +136,22 @@ def _fix(key, hint) -> str:
     return (f"set {key} to {' or '.join(_WORDS[o] for o in _options(hint))}" + (f' ({allowed})' if allowed else '')
             + (f', e.g. {json.dumps(example)}' if example is not None else ''))  # as YAML/JSON writes it: false, ["structural"]
 
+_INT = re.compile(r'[+-]?\d{1,30}')  # an integer as a flag (or quoted YAML) writes it
+_FLOAT = re.compile(r'[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?')  # a number so written; PyYAML also reads `1e-3` (no dot) as text
+
+def _spelled(value, opts:tuple):
+    "Text spelling a number or true/false, as that value where the types `opts` allow it (and not `str`); anything else as it is, for the strict check."
+    if isinstance(value, list):
+        inner = tuple(typing.get_args(o)[0] for o in opts if typing.get_origin(o) is list)
+        return [_spelled(x, inner) for x in value]
+    if not isinstance(value, str) or str in opts: return value
+    if bool in opts and value.lower() in ('true', 'false'): return value.lower() == 'true'
+    if int in opts and _INT.fullmatch(value): return int(value)
+    if float in opts and _FLOAT.fullmatch(value): return float(value)
+    return value
+
 def check_value(key:str, value, source:str='TrainConfig'):
-    "`value` converted to the type hint of `TrainConfig.<key>` and checked against its range, or a `ConfigError` naming the key."
+    "`value` as the type hint of `TrainConfig.<key>` spells it (YAML's types, or a flag's text), checked against its range, or a `ConfigError` naming the key."
     hints = _hints()
     if key not in hints:
         near = difflib.get_close_matches(str(key), hints, n=1)
@@ -139,7 +161,7 @@ def check_value(key:str, value, source:str='TrainConfig'):
     if list[str] in opts and str not in opts and isinstance(value, str): value = [value]  # `data: structural` means one dataset
     got = f'expected {" or ".join(_WORDS[o] for o in opts)}, got {reprlib.repr(value)}'
     if isinstance(value, bool) and bool not in opts: raise ConfigError(key, got, _fix(key, hint), source)  # `rank: true` is no rank
-    try: typed = _adapter(key).validate_python(value)
+    try: typed = _adapter(key).validate_python(_spelled(value, opts), strict=True)  # strict: 16.0, '1_6', b'16', 1 for true or 'yes' are mistakes, not values
     except ValidationError: raise ConfigError(key, got, _fix(key, hint), source) from None
     test, allowed = _RULES.get(key, (None, None))
     if isinstance(typed, int) and not isinstance(typed, bool) and abs(typed) >= 2**63: test, allowed = (lambda v: False), 'a 64-bit integer'
@@ -156,6 +178,7 @@ def _data_problem(source:str) -> str|None:
     try: is_file = p.is_file()
     except (OSError, ValueError): is_file = False  # names the OS cannot look up: too long, NUL bytes
     if is_file: return None if p.suffix in ('.json', '.jsonl') else f'{source!r} is not a .json/.jsonl file'
+    if p.is_dir(): return f'{source!r} is a folder, not a .json/.jsonl file'  # (is_file succeeded on the name, so is_dir can look it up too)
     if p.suffix or os.sep in source: return f'data file {source!r} does not exist'
     return f"{source!r} is neither a built-in dataset ({', '.join(BUILTINS)}, all) nor an existing file"
 
@@ -382,11 +405,14 @@ def _concat(parts:list):
 
 def load_data(sources:list, # built-in names ('structural', 'helpdesk', 'when2call', 'all') and/or .json/.jsonl paths
               seed:int=0, # generates the built-in data and splits files; keep it fixed so every run sees the same test set
-              skip_invalid:bool=False # leave out file rows that break a rule (reported) instead of stopping with a `DataError`
+              skip_invalid:bool=False, # leave out file rows that break a rule (reported) instead of stopping with a `DataError`
+              langs:list|None=None, # languages of the built-in data (None: all each dataset has); files are taken as they are
+              train_distractors:list|None=None # (fewest, most) unneeded tools offered in built-in training records (None: as in test)
              ) -> DatasetDict:
     "Train, validation and test splits from built-in datasets and/or checked local files, concatenated."
     names = [s for s in sources if s in BUILTINS or s == 'all']
-    parts = [load_builtin(names if 'all' not in names else 'all', seed=seed)] if names else []
+    parts = [load_builtin(names if 'all' not in names else 'all', seed=seed, langs=langs,
+                           train_distractors=tuple(train_distractors) if train_distractors else None)] if names else []
     parts += [_file_splits(s, seed, skip_invalid) for s in sources if s not in names]
     return DatasetDict({k: _concat([p[k] for p in parts]) for k in ('train', 'validation', 'test')})
 
@@ -403,7 +429,8 @@ def balanced_order(ds, key:str='decision'):
 # %% ../nbs/05_finetune.ipynb #970b6e6b
 def prepare_datasets(cfg:TrainConfig, tok, verbose:bool=True) -> tuple:
     "Tokenized, masked train and validation datasets for a run (`input_ids`, `assistant_masks`, `labels`)."
-    dd, out = load_data(cfg.data, skip_invalid=cfg.skip_invalid), []  # the same data for every run; cfg.seed only shuffles
+    dd, out = load_data(cfg.data, skip_invalid=cfg.skip_invalid, langs=cfg.langs, train_distractors=cfg.train_distractors), []
+    dd['train'] = with_renamed(dd['train'], cfg.rename_share, seed=cfg.seed)  # a share of records with renamed tools (none by default)  # the same data for every run; cfg.seed only shuffles
     for split, n in [('train', cfg.n_train), ('validation', cfg.n_eval)]:
         ds = balanced_order(dd[split].shuffle(seed=cfg.seed))
         if n is not None: ds = ds.select(range(min(n, len(ds))))
@@ -412,6 +439,12 @@ def prepare_datasets(cfg:TrainConfig, tok, verbose:bool=True) -> tuple:
                           f'{report.trained_tokens} of {report.total_tokens} tokens trained')
         out.append(tokenized)
     return tuple(out)
+
+# %% ../nbs/05_finetune.ipynb #b2e33b94
+def loraplus_optimizer(cfg:TrainConfig, model) -> torch.optim.Optimizer:
+    "PEFT's LoRA+ AdamW for a PEFT `model`: `B` matrices at `lr × loraplus_ratio`, `A` matrices at `lr`."
+    from peft.optimizers import create_loraplus_optimizer
+    return create_loraplus_optimizer(model, torch.optim.AdamW, lr=cfg.lr, loraplus_lr_ratio=cfg.loraplus_ratio, weight_decay=cfg.weight_decay)
 
 # %% ../nbs/05_finetune.ipynb #8f8132df
 def make_trainer(cfg:TrainConfig, model, tok, train_ds, eval_ds, out:Path, callbacks:list=()) -> SFTTrainer:
@@ -423,8 +456,10 @@ def make_trainer(cfg:TrainConfig, model, tok, train_ds, eval_ds, out:Path, callb
         from torch.utils.tensorboard import SummaryWriter
         cbs.append(TensorBoardCallback(SummaryWriter(Path(out)/'tensorboard') if is_main_process() else None))
     with peft_deprecation_silenced():  # PEFT wraps the model here
-        return SFTTrainer(model=model, args=sft_args(cfg, Path(out), pick_device()), train_dataset=train_ds, eval_dataset=eval_ds,
-                          processing_class=tok, peft_config=lora_config(cfg, getattr(model.config, 'num_hidden_layers', None)), callbacks=cbs)
+        trainer = SFTTrainer(model=model, args=sft_args(cfg, Path(out), pick_device()), train_dataset=train_ds, eval_dataset=eval_ds,
+                             processing_class=tok, peft_config=lora_config(cfg, getattr(model.config, 'num_hidden_layers', None)), callbacks=cbs)
+    if cfg.loraplus_ratio: trainer.optimizer = loraplus_optimizer(cfg, trainer.model)  # the Trainer keeps an optimizer it is given
+    return trainer
 
 # %% ../nbs/05_finetune.ipynb #e2c0050a
 def world_size() -> int:
