@@ -16,11 +16,12 @@ export OMP_NUM_THREADS ?= 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo test lab docs readme export nbs model-qwen gpu-check
+.PHONY: help venv demo course test lab docs readme export nbs model-qwen gpu-check
 
 help:
 	@echo "make demo      set up .venv and run the main job end to end"
 	@echo "make test      set up .venv and run every test (notebooks, sync, docs)"
+	@echo "make course    the course run: the demo's recipe for up to an hour of CPU, then its learning curve (lesson 07)"
 	@echo "make lab       JupyterLab on 127.0.0.1"
 	@echo "make docs      build the docs site into _docs/"
 	@echo "make model-qwen  install the opt-in Qwen2.5-Coder-0.5B offline model"
@@ -39,6 +40,12 @@ venv: $(STAMP)
 
 demo: venv
 	$(VENV)/bin/toolcall-lab demo
+
+COURSE_STEPS ?= 25 100 400 1000 2000
+course: venv  ## the demo's recipe for up to an hour, checkpoints scored on the demo's test split into nbs/runs/course/
+	HF_HUB_OFFLINE=1 $(VENV)/bin/toolcall-lab train --config configs/cpu-course.yaml
+	HF_HUB_OFFLINE=1 $(PY) bench/learning_curve.py $$(ls -td experiments/course/*/ | head -1) --limit 0 --steps $(COURSE_STEPS) \
+		--jsonl nbs/runs/course/learning_curve.jsonl
 
 test: venv
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest tests -p no:cacheprovider -v

@@ -23,7 +23,7 @@ def packages_installed(monkeypatch):
 
 
 def test_the_examples_exist():
-    assert {p.stem for p in RUN_CONFIGS} == {'cpu-demo', 'colab-t4-qlora', 'gpu-24gb'}
+    assert {p.stem for p in RUN_CONFIGS} == {'cpu-demo', 'cpu-course', 'colab-t4-qlora', 'gpu-24gb'}
 
 
 @pytest.mark.parametrize('path', RUN_CONFIGS, ids=lambda p: p.stem)
@@ -80,6 +80,16 @@ def test_sft_args_builds(path, tmp_path):
 def test_cpu_demo_is_the_demo():
     from toolcall_lab.cli import DEMO
     assert load_config(ROOT/'configs'/'cpu-demo.yaml', device='cpu') == TrainConfig(**DEMO)
+
+
+def test_cpu_course_is_the_demo_recipe_for_longer():
+    "The course run changes only how long it trains and what it keeps, never the recipe (data, languages, LoRA, optimizer)."
+    from dataclasses import asdict
+    from toolcall_lab.cli import DEMO
+    course, demo = asdict(load_config(ROOT/'configs'/'cpu-course.yaml', device='cpu')), asdict(TrainConfig(**DEMO))
+    length = {'max_steps', 'n_train', 'eval_steps', 'save_steps', 'keep_checkpoints', 'output_dir'}
+    assert {k for k in course if course[k] != demo[k]} <= length
+    assert course['n_train'] > demo['n_train'] and course['max_steps'] * course['batch_size'] == course['n_train']
 
 
 def test_colab_config_fits_a_t4():

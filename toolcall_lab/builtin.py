@@ -573,7 +573,7 @@ def _hd_refund(d):
 # %% ../nbs/03b_builtin.ipynb #a7748c8d
 HELPDESK_FAQ = {'en': [('what are your opening hours?', 'The help desk is open on weekdays from 9 am to 6 pm.'), ('how much is shipping?', 'Shipping is free from 30,000 won; below that it is 3,000 won.'),
                        ('how long do I have to exchange an item?', 'Ask within 7 days of receiving it.'), ('thank you!', 'Glad I could help. Have a nice day!'),
-                       ('do you ship abroad?', 'Sorry, for now we only ship within Korea.'), ('when do I get my points?', 'The day after you confirm the purchase.'),
+                       ('do you ship abroad?', 'For now we only ship within Korea.'), ('when do I get my points?', 'The day after you confirm the purchase.'),
                        ('can I get a cash receipt?', 'Yes: ask for one at checkout or on My Page.'), ('hello', 'Hello! This is the help desk.'),
                        ('how long does a refund usually take?', 'Card refunds usually take 3-5 business days.'), ('is there a fee to cancel an order?', 'No, cancelling before shipping is free.'),
                        ('how long must a password be?', 'At least 8 characters, mixing letters and numbers.'), ('how fast are tickets answered?', 'Usually within a day.')],

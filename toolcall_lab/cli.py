@@ -43,8 +43,9 @@ def config_from_args(args, skip:tuple=(), base:dict|None=None) -> TrainConfig:
     return load_config(args.config, **given) if args.config else config_from_dict({**(base or {}), **given}, 'command line')
 
 # %% ../nbs/09_cli.ipynb #ba3832df
-DEMO = dict(data=['structural', 'when2call', 'helpdesk'], fmt='compact', rank=16, lr=1e-3, max_steps=22, batch_size=8, eval_steps=22,
-            save_steps=22, n_train=176, n_eval=16, max_length=512, warmup_ratio=0.1, output_dir='experiments')  # settings from lesson 07's recipe study
+DEMO = dict(data=['structural', 'when2call', 'helpdesk'], langs=['en'], train_distractors=[0, 1], fmt='compact', rank=16, lr=1e-3,
+            max_steps=380, batch_size=2, eval_steps=380, save_steps=380, n_train=760, n_eval=16, max_length=512, warmup_ratio=0.1,
+            output_dir='experiments')  # settings from lesson 07's recipe study: English for an English model, steps of 2 records
 DEMO_LIMIT = None  # test turns evaluated by the demo: all of them (96 records, 120+ turns, half of them calls)
 DEMO_VAL_LIMIT = 24  # validation turns (phrasings seen in training) evaluated after fine-tuning
 

@@ -13,7 +13,8 @@ from matplotlib.figure import Figure  # a bare Figure draws headless, with no py
 import pandas as pd
 
 # %% auto #0
-__all__ = ['Run', 'load_run', 'runs_table', 'plot_runs', 'compare', 'load_recipe', 'plot_recipe']
+__all__ = ['Run', 'load_run', 'runs_table', 'plot_runs', 'compare', 'load_recipe', 'plot_recipe', 'load_study', 'load_curve',
+           'plot_learning_curve']
 
 # %% ../nbs/07_compare.ipynb #aa180b76
 @dataclass
@@ -104,5 +105,32 @@ def plot_recipe(df:pd.DataFrame, out=None, metric:str='full_call_exact') -> Figu
         ax.plot(g['train_s'], g[f'seen_{metric}'], 'x--', color=f'C{k}', alpha=.6)
     ax.set(xlabel='training wall-seconds (2 CPU cores)', ylabel=metric.replace('_', ' '), ylim=(0, 1.02))
     ax.legend(fontsize=7, loc='lower right'); fig.tight_layout()
+    if out: fig.savefig(out)
+    return fig
+
+# %% ../nbs/07_compare.ipynb #7a778e3d
+def load_study(path) -> pd.DataFrame:
+    "Round-2 study lines (`bench/recipe.py`): one row per scored checkpoint, settings flattened (`lr`, `batch_size`, ...), `test_*` / `unseen_tools_*` metrics."
+    rows = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+    df = pd.json_normalize(rows, sep='_')
+    return df.rename(columns={c: c.removeprefix('config_') for c in df.columns if c.startswith('config_')})
+
+# %% ../nbs/07_compare.ipynb #320cf919
+def load_curve(path) -> pd.DataFrame:
+    "Learning-curve lines (`bench/learning_curve.py --jsonl`): step, records seen, training seconds and `test_*` metrics per checkpoint."
+    return pd.json_normalize([json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()], sep='_')
+
+def plot_learning_curve(curve:pd.DataFrame, marks:dict|None=None, # {label: (records seen, training seconds, {metric: value})}, e.g. the demo's run
+                        out=None, metrics=('full_call_exact', 'decision_macro_f1')) -> Figure:
+    "Held-out `metrics` against records seen (left) and training seconds (right); `marks` are single runs drawn as stars."
+    fig = Figure(figsize=(9, 3.4), dpi=80); axes = fig.subplots(1, 2, sharey=True)
+    for ax, x, label in zip(axes, ('records_seen', 'train_s'), ('records seen', 'training seconds (2 CPU cores)')):
+        for k, m in enumerate(metrics):
+            ax.plot(curve[x], curve[f'test_{m}'], 'o-', color=f'C{k}', label=m.replace('_', ' '))
+            for j, (name, (recs, secs, vals)) in enumerate((marks or {}).items()):
+                ax.plot(recs if x == 'records_seen' else secs, vals[m], '*', ms=13, color=f'C{k}', mec='k')
+                if k == 0: ax.annotate(name, (recs if x == 'records_seen' else secs, vals[m]), textcoords='offset points', xytext=(6, -12), fontsize=8)
+        ax.set(xscale='log', xlabel=label, ylim=(0, 1.02)); ax.grid(alpha=.3)
+    axes[0].set_ylabel('held-out test'); axes[0].legend(fontsize=8, loc='lower right'); fig.tight_layout()
     if out: fig.savefig(out)
     return fig

@@ -473,11 +473,13 @@ def evaluate_model(model, tok, data, # test split: `datasets.Dataset` or list of
                    max_new_tokens:int=96, batch_size:int=16,
                    limit:int|None=None, # evaluate only this many turns, spread over decisions (`sample_turns`)
                    n_boot:int=1000, seed:int=0, # bootstrap resamples and seed
-                   progress:bool=False) -> EvalResult:
+                   progress:bool=False,
+                   shrink:bool=True # drop each row from its batch once it stops (same tokens, less work); False: transformers' `generate`
+                  ) -> EvalResult:
     "Generate every assistant turn of `data` greedily in batches, score it, and summarise with confidence intervals."
     turns = sample_turns(eval_turns(data), limit, seed)
     t = time.perf_counter()
-    gens = generate_batch(model, tok, render_prompts(tok, turns, fmt), fmt, max_new_tokens, batch_size, progress, [t['tools'] for t in turns])
+    gens = generate_batch(model, tok, render_prompts(tok, turns, fmt), fmt, max_new_tokens, batch_size, progress, [t['tools'] for t in turns], shrink)
     df = pd.DataFrame([turn_row(tu, g, fmt) for tu, g in zip(turns, gens)])
     meta = dict(model=getattr(model.config, '_name_or_path', ''), fmt=get_format(fmt).name, max_new_tokens=max_new_tokens,
                 batch_size=batch_size, n_turns=len(turns), device=str(model.device), wall_s=round(time.perf_counter() - t, 2))

@@ -1,6 +1,7 @@
 """Execute lessons top to bottom and store their outputs (the outputs readers and the docs see).
 
     python tools/run_nbs.py nbs/01_inference_basics.ipynb [...]   # default: every nbs/[0-9]*.ipynb and index
+    python tools/run_nbs.py --keep-slow nbs/07_compare.ipynb        # `#| slow` cells keep their stored outputs, unrun
 
 Runs offline (HF_HUB_OFFLINE=1), drops ipywidgets progress-bar views (their stored text is only "0%")
 and the widget state, then leaves the rest to `nbdev_clean`."""
@@ -28,11 +29,12 @@ from nbdirectives import directives  # noqa: E402
 
 def _flagged(cell, flag): return flag in directives(cell.source)
 
-def run(path: Path, timeout: int = 1800):
+def run(path: Path, timeout: int = 1800, keep_slow: bool = False):
     nb = nbformat.read(path, as_version=4)
     import torch
-    # `#| cuda` cells need a GPU: without one they are left as they are (not run, outputs kept), as nbdev_test skips them
-    skipped = [c for c in nb.cells if c.cell_type == 'code' and _flagged(c, 'cuda') and not torch.cuda.is_available()]
+    # `#| cuda` cells need a GPU: without one they are left as they are (not run, outputs kept), as nbdev_test skips them;
+    # with keep_slow, so are `#| slow` cells (a real run stored once, when only the cells around it changed)
+    skipped = [c for c in nb.cells if c.cell_type == 'code' and ((_flagged(c, 'cuda') and not torch.cuda.is_available()) or (keep_slow and _flagged(c, 'slow')))]
     for c in skipped: c.cell_type = 'raw'
     t = time.perf_counter()
     starts = {}
@@ -48,5 +50,6 @@ def run(path: Path, timeout: int = 1800):
 
 if __name__ == '__main__':
     root = Path(__file__).resolve().parent.parent
-    paths = [Path(p) for p in sys.argv[1:]] or sorted((root / 'nbs').glob('[0-9]*.ipynb')) + [root / 'nbs' / 'index.ipynb']
-    for p in paths: run(p)
+    keep_slow = '--keep-slow' in sys.argv[1:]
+    paths = [Path(p) for p in sys.argv[1:] if p != '--keep-slow'] or sorted((root / 'nbs').glob('[0-9]*.ipynb')) + [root / 'nbs' / 'index.ipynb']
+    for p in paths: run(p, keep_slow=keep_slow)
