@@ -72,10 +72,10 @@ def family(request):
 
 
 def _evaluation_stops(model, tok, prompt, monkeypatch) -> list:
-    "The `eos_token_id` that `evaluate.generate_batch` passes to `model.generate`."
+    "The `eos_token_id` that `evaluate.generate_batch` passes to `model.generate` (the shrinking loop gets the same `stop` list; it is tested token for token against `generate` in test_demo_recipe)."
     seen, real = [], model.generate
     monkeypatch.setattr(model, 'generate', lambda *a, **kw: seen.append(kw['eos_token_id']) or real(*a, **kw))
-    evaluate.generate_batch(model, tok, [prompt], max_new_tokens=1)
+    evaluate.generate_batch(model, tok, [prompt], max_new_tokens=1, shrink=False)
     monkeypatch.undo()
     return seen[0]
 
