@@ -498,3 +498,12 @@ def test_hostile_rows_under_a_memory_cap():
     code = f'import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_fuzz_data; test_fuzz_data.capped_main()'
     p = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600, env={**os.environ, 'OMP_NUM_THREADS': '1'})
     assert p.returncode == 0 and 'capped run passed' in p.stdout, (p.stdout[-2000:], p.stderr[-4000:])
+
+
+def test_nested_schema_uri_that_does_not_parse_is_the_tool_schemas_fault():
+    "Found by the fuzz suite: jsonschema parses a nested `$schema` while checking arguments and raises ValueError on 'http://['."
+    params = {'type': 'object', 'properties': {'a': {'$schema': 'http://['}}}
+    rec = {'messages': [{'role': 'user', 'content': 'x'}, {'role': 'assistant', 'content': '', 'tool_calls': [make_call('f', {'a': None})]}],
+           'tools': [{'type': 'function', 'function': {'name': 'f', 'parameters': params}}]}
+    problems = validate([rec], mode='report').problems
+    assert [p.kind for p in problems] == ['tool_schema'] and '$schema' in problems[0].hint

@@ -444,7 +444,10 @@ def _problem(e:jsonschema.ValidationError, prefix:list, kind:str) -> Problem:
 
 def _schema_problems(validator, instance, prefix:list, kind:str) -> list:
     "Problems for the first `_MAX_ERRORS` errors of `validator` on `instance`, with paths under `prefix`."
-    errs = itertools.islice(validator.iter_errors(instance), _MAX_ERRORS)
+    try: errs = list(itertools.islice(validator.iter_errors(instance), _MAX_ERRORS))
+    except ValueError as e:  # a subschema jsonschema cannot use while checking, e.g. a nested "$schema" that is no parsable URI
+        return [Problem(None, json_path(prefix), _short(f'the tool schema cannot check this value ({e})'),
+                        'fix the tool schema: a nested "$schema" must be a valid URI, or leave it out', 'tool_schema')]
     return [_problem(e, prefix, kind) for e in sorted(errs, key=lambda e: [str(p) for p in e.absolute_path])]
 
 # %% ../nbs/02_data.ipynb #f77b59a3
