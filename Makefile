@@ -41,9 +41,10 @@ venv: $(STAMP)
 demo: venv
 	$(VENV)/bin/toolcall-lab demo
 
-COURSE_STEPS ?= 25 100 400 1000 2000
+COURSE_STEPS ?= 25 100 400 1000 2500
 course: venv  ## the demo's recipe for up to an hour, checkpoints scored on the demo's test split into nbs/runs/course/
 	HF_HUB_OFFLINE=1 $(VENV)/bin/toolcall-lab train --config configs/cpu-course.yaml
+	rm -f nbs/runs/course/learning_curve.jsonl  # the curve of this run only
 	HF_HUB_OFFLINE=1 $(PY) bench/learning_curve.py $$(ls -td experiments/course/*/ | head -1) --limit 0 --steps $(COURSE_STEPS) \
 		--jsonl nbs/runs/course/learning_curve.jsonl
 

@@ -52,6 +52,14 @@ def table(rows: list) -> str:
     return '\n'.join(lines)
 
 
+def write_line(path:Path, line:dict):
+    "Add `line` to the JSON-lines file at `path`, in place of an earlier line for the same run and step: a rerun does not duplicate points."
+    same = lambda o: (o.get('run'), o.get('step')) == (line['run'], line['step'])
+    kept = [l for l in path.read_text().splitlines() if l.strip() and not same(json.loads(l))] if path.exists() else []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(''.join(l + '\n' for l in [*kept, json.dumps(line)]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('experiment', help='experiment folder of a `toolcall-lab train` run')
@@ -59,7 +67,8 @@ def main():
     ap.add_argument('--max-new-tokens', type=int, default=96)
     ap.add_argument('--skip-base', action='store_true', help='reuse eval_base.json if the folder has one')
     ap.add_argument('--steps', type=int, nargs='+', help='evaluate only these checkpoints (default: all)')
-    ap.add_argument('--jsonl', help='append one JSON line per checkpoint: step, records seen, training seconds, headline metrics')
+    ap.add_argument('--jsonl', help='one JSON line per checkpoint (step, records seen, training seconds, headline metrics), '
+                                    'replacing the line of the same run and step when the file has one')
     args = ap.parse_args()
     exp = Path(args.experiment)
     cfg = json.loads((exp/'experiment_config.json').read_text())['config']
@@ -81,8 +90,7 @@ def main():
         if args.jsonl:
             line = dict(run=exp.name, step=step, records_seen=step * cfg['batch_size'] * cfg.get('grad_accum', 1), train_s=round(clock.get(step, float('nan')), 1),
                         test_turns=len(res.turns), test={k: res.metrics[k]['value'] for k in KEYS})
-            Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
-            with open(args.jsonl, 'a') as f: f.write(json.dumps(line) + '\n')
+            write_line(Path(args.jsonl), line)
     md = f"{cfg['model']}, rank {cfg['rank']}, lr {cfg['lr']:g}, batch {cfg['batch_size']}, data {', '.join(cfg['data'])}; " \
          f"{len(rows[0][1].turns)} test turns\n\n{table(rows)}\n"
     (exp/'learning_curve.md').write_text(md)

@@ -58,6 +58,9 @@ def main():
     ap.add_argument('--lr', type=float, default=1e-3)
     ap.add_argument('--rank', type=int, default=16)
     ap.add_argument('--loraplus', type=float, default=None, help='LoRA+ ratio of B to A learning rates')
+    ap.add_argument('--rename-share', type=float, default=0.0, help='share of training records whose tools are renamed and redescribed')
+    ap.add_argument('--dropout', type=float, default=0.0, help='LoRA dropout')
+    ap.add_argument('--distractors', type=int, nargs=2, default=[0, 1], help='fewest and most unneeded tools in training prompts')
     ap.add_argument('--batch-size', type=int, default=2)
     ap.add_argument('--n-train', type=int, required=True, help='records seen, each once')
     ap.add_argument('--eval-every', type=int, default=0, help='score a checkpoint every this many steps (0: only the end)')
@@ -78,6 +81,7 @@ def main():
     steps = a.n_train // a.batch_size
     every = a.eval_every or steps
     cfg = TrainConfig(data=a.data, langs=a.langs, fmt=a.fmt, rank=a.rank, lr=a.lr, loraplus_ratio=a.loraplus, max_steps=steps,
+                      rename_share=a.rename_share, dropout=a.dropout, train_distractors=a.distractors,
                       batch_size=a.batch_size, eval_steps=steps, save_steps=every, keep_checkpoints=None, n_train=a.n_train,
                       n_eval=16, lora_layers=a.lora_layers, scheduler=a.scheduler, output_dir=a.out, **json.loads(a.extra))
     clock = StepClock()

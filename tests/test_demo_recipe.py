@@ -61,3 +61,27 @@ def test_dropping_finished_rows_changes_no_token(english, batch_size):
     a = generate_batch(model, tok, prompts, 'compact', 10, batch_size, shrink=True)
     b = generate_batch(model, tok, prompts, 'compact', 10, batch_size, shrink=False)
     assert [g.text for g in a] == [g.text for g in b]
+
+
+def test_training_prompts_with_distractors_make_the_model_choose():
+    "With 1-2 unneeded tools (the demo's setting) every call record offers more tools than it needs, and the needed one is not always listed first."
+    dd = load_data(DATA, langs=['en'], train_distractors=[1, 2])
+    firsts, n = 0, 0
+    for r in dd['train'].select(range(600)):
+        needed = {tc['function']['name'] for m in r['messages'] if m.get('tool_calls') for tc in m['tool_calls']}
+        if not needed: continue
+        offered = [t['function']['name'] for t in r['tools']]
+        assert len(set(offered) - needed) >= 1, (r['id'], offered, needed)
+        firsts += offered[0] in needed; n += 1
+    assert n > 200 and 0.2 < firsts / n < 0.8, (firsts, n)
+
+
+def test_learning_curve_lines_replace_a_rerun_of_the_same_checkpoint(tmp_path):
+    import importlib.util, json
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location('learning_curve', Path(__file__).parents[1]/'bench'/'learning_curve.py')
+    lc = importlib.util.module_from_spec(spec); spec.loader.exec_module(lc)
+    p = tmp_path/'curve.jsonl'
+    for line in (dict(run='a', step=25, v=1), dict(run='a', step=50, v=1), dict(run='b', step=25, v=1), dict(run='a', step=25, v=2)):
+        lc.write_line(p, line)
+    assert [json.loads(l) for l in p.read_text().splitlines()] == [dict(run='a', step=50, v=1), dict(run='b', step=25, v=1), dict(run='a', step=25, v=2)]

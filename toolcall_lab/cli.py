@@ -14,7 +14,7 @@ from .inference import as_tools, generate, make_call, tool_loop
 from .templates import with_tool_template
 from .data import DataError
 from .train import (TrainConfig, atomic_write, check_value, config_from_dict, is_main_process, load_base, load_config, load_data,
-                                new_experiment_dir, preflight, resume_config, sweep, sweep_commands, train)
+                                model_dtype, new_experiment_dir, preflight, resume_config, sweep, sweep_commands, train)
 from .unseen import load_unseen
 from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_eval, write_report
 from .compare import compare
@@ -43,9 +43,9 @@ def config_from_args(args, skip:tuple=(), base:dict|None=None) -> TrainConfig:
     return load_config(args.config, **given) if args.config else config_from_dict({**(base or {}), **given}, 'command line')
 
 # %% ../nbs/09_cli.ipynb #ba3832df
-DEMO = dict(data=['structural', 'when2call', 'helpdesk'], langs=['en'], train_distractors=[0, 1], fmt='compact', rank=16, lr=1e-3,
-            max_steps=380, batch_size=2, eval_steps=380, save_steps=380, n_train=760, n_eval=16, max_length=512, warmup_ratio=0.1,
-            output_dir='experiments')  # settings from lesson 07's recipe study: English for an English model, steps of 2 records
+DEMO = dict(data=['structural', 'when2call', 'helpdesk'], langs=['en'], train_distractors=[1, 2], rename_share=0.25, fmt='compact',
+            rank=16, dropout=0.0, lr=1e-3, max_steps=500, batch_size=2, eval_steps=500, save_steps=500, n_train=1000, n_eval=16,
+            max_length=512, warmup_ratio=0.1, output_dir='experiments')  # lesson 07's recipe study: English for an English model, steps of 2 records
 DEMO_LIMIT = None  # test turns evaluated by the demo: all of them (96 records, 120+ turns, half of them calls)
 DEMO_VAL_LIMIT = 24  # validation turns (phrasings seen in training) evaluated after fine-tuning
 
@@ -90,13 +90,16 @@ def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...
     preflight(cfg)
     with phase('load_data', s): data, unseen = load_data(cfg.data, skip_invalid=cfg.skip_invalid, langs=cfg.langs), load_unseen(langs=cfg.langs)
     with phase('load_model', s):
-        model, tok = load_base(cfg)  # with the run's 4-bit and precision settings
+        model, tok = load_base(cfg, for_training=False)  # 4-bit as the run says, in the precision the fine-tuned model is evaluated in
         with_tool_template(tok, cfg.fmt)
     out = new_experiment_dir(cfg)  # only once data and model are ready, so a failed start leaves no empty folder
     with phase('evaluate_base', s):
         before = evaluate_model(model, tok, data['test'], cfg.fmt, 'base', out, max_new_tokens, limit=limit, progress=True)
         before_unseen = evaluate_model(model, tok, unseen, cfg.fmt, 'base_unseen_tools', out, max_new_tokens, progress=True)
-    with phase('train', s): train(cfg, model, tok, out=out)
+    with phase('train', s):
+        dtype = model_dtype(cfg, str(model.device))
+        if dtype and dtype != model.dtype and not cfg.load_in_4bit: model = model.to(dtype)  # e.g. bf16 training on a CPU that has it
+        train(cfg, model, tok, out=out)
     with phase('evaluate_tuned', s):
         tuned, tuned_tok = load_model(cfg.model, adapter=out/'final_model', merge=True)
         after = evaluate_model(tuned, tuned_tok, data['test'], cfg.fmt, 'lora', out, max_new_tokens, limit=limit, progress=True)

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure  # a bare Figure draws headless, with no py
 import pandas as pd
 
 # %% auto #0
-__all__ = ['Run', 'load_run', 'runs_table', 'plot_runs', 'compare', 'load_recipe', 'plot_recipe', 'load_study', 'load_curve',
-           'plot_learning_curve']
+__all__ = ['Run', 'load_run', 'runs_table', 'plot_runs', 'compare', 'load_recipe', 'plot_recipe', 'load_study', 'plot_tradeoff',
+           'load_curve', 'plot_learning_curve']
 
 # %% ../nbs/07_compare.ipynb #aa180b76
 @dataclass
@@ -114,6 +114,21 @@ def load_study(path) -> pd.DataFrame:
     rows = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
     df = pd.json_normalize(rows, sep='_')
     return df.rename(columns={c: c.removeprefix('config_') for c in df.columns if c.startswith('config_')})
+
+# %% ../nbs/07_compare.ipynb #47bf674c
+def plot_tradeoff(df:pd.DataFrame, x:str='test_tool_name_accuracy', # catalogue accuracy: the test split, tools seen in training
+                  y:str='unseen_tools_tool_name_accuracy', # accuracy on the held-out tools no training record offers
+                  by:str='rename_share', out=None) -> Figure:
+    "One point per run, `x` against `y`, labelled by `by`; runs that differ only in `by` (same `train_distractors`) are joined, in order of `by`."
+    fig = Figure(figsize=(5.6, 4), dpi=80); ax = fig.subplots()
+    for k, (name, g) in enumerate(df.assign(group=df['train_distractors'].astype(str)).groupby('group')):
+        g = g.sort_values(by)
+        ax.plot(g[x], g[y], 'o-', color=f'C{k}', label=f'training prompts: {name} unneeded tools')
+        for _, r in g.iterrows(): ax.annotate(f'{by} {r[by]:g}', (r[x], r[y]), textcoords='offset points', xytext=(5, 5), fontsize=8)
+    ax.set(xlabel=x.replace('_', ' '), ylabel=y.replace('_', ' '), xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=8, loc='lower right'); ax.grid(alpha=0.3)
+    if out: fig.savefig(out, bbox_inches='tight')
+    return fig
 
 # %% ../nbs/07_compare.ipynb #320cf919
 def load_curve(path) -> pd.DataFrame:

@@ -248,7 +248,7 @@ class JsonFormat(ToolFormat):
     def parse(self, text, tools=None):
         "Calls in bare JSON; with `tools` (schemas, functions or names), only calls to those tools."
         names, spans, calls, errors, kept = _tool_names(tools), {}, [], [], []
-        pos = skip = walked = 0; failed_at = -1
+        pos = skip = walked = reported = 0; failed_at = -1
         def report(i, problem): errors.append(f'malformed JSON call ({problem}): {text[i:i + 80]!r}')
         for m in _JSON_START.finditer(text):
             i = m.start()
@@ -259,10 +259,13 @@ class JsonFormat(ToolFormat):
                 stop = _walk(text, i, spans)
                 if spans[i] is None:
                     walked = max(walked, stop)
-                    if _starts_like_call(text, i, names): report(i, _stop_reason(text, stop))
+                    if _starts_like_call(text, i, names): report(i, _stop_reason(text, stop)); reported = stop
                     continue
             end = spans[i]
-            if end is None or i < failed_at < end: continue  # holds where an enclosing value failed: reported there
+            if end is None:  # left open by an enclosing walk that failed: a call started here is reported once, at its outermost start
+                if i >= reported and _starts_like_call(text, i, names): reported = _walk(text, i, spans); report(i, _stop_reason(text, reported))
+                continue
+            if i < failed_at < end: continue  # holds where an enclosing value failed: reported there
             value, problem, at = _decode_span(text, i, end)
             if problem is not None:
                 if _starts_like_call(text, i, names): report(i, problem)

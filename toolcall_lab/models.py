@@ -16,9 +16,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 # %% auto #0
 __all__ = ['OFFLINE_MODELS', 'DEFAULT_MODEL', 'TURN_ENDS', 'UserError', 'OfflineModel', 'cache_dir', 'package_file',
            'sha256_file', 'check_sha256', 'gguf_file', 'offline_model', 'convert_gguf', 'check_manifest',
-           'prepare_model', 'pick_device', 'pick_dtype', 'quantization_config', 'model_kind', 'hub_model',
-           'resolve_model', 'load_tokenizer', 'end_of_turn_token', 'end_of_turn_ids', 'generation_config_for',
-           'load_model', 'tiny_model', 'adapter_base', 'peft_deprecation_silenced']
+           'prepare_model', 'pick_device', 'pick_dtype', 'cpu_has_bf16', 'quantization_config', 'model_kind',
+           'hub_model', 'resolve_model', 'load_tokenizer', 'end_of_turn_token', 'end_of_turn_ids',
+           'generation_config_for', 'load_model', 'tiny_model', 'adapter_base', 'peft_deprecation_silenced']
 
 # %% ../nbs/00_models.ipynb #ce90aa56
 class UserError(ValueError):
@@ -177,6 +177,10 @@ def pick_dtype(device:str) -> torch.dtype:
     "bfloat16 on GPUs that support it, float16 on other GPUs, float32 on CPU."
     if device.startswith('cuda'): return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float16 if device == 'mps' else torch.float32
+
+def cpu_has_bf16() -> bool:
+    "Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX): there bf16 training is faster than fp32; elsewhere it is emulated and slower."
+    return any(getattr(torch.cpu, f, lambda: False)() for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
 
 # %% ../nbs/00_models.ipynb #a11046a6
 def _local_device(device:str) -> str:

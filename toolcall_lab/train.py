@@ -19,7 +19,7 @@ from transformers.training_args import OptimizerNames
 from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK, get_available_reporting_integrations
 from trl import SFTConfig, SFTTrainer
 
-from .models import DEFAULT_MODEL, UserError, load_model, model_kind, pick_device, peft_deprecation_silenced
+from .models import DEFAULT_MODEL, UserError, cpu_has_bf16, load_model, model_kind, pick_device, peft_deprecation_silenced
 from .inference import FORMATS
 from .templates import with_tool_template
 from datasets import DatasetDict, concatenate_datasets
@@ -76,7 +76,7 @@ class TrainConfig:
     bnb_4bit_compute_dtype: str|None = None  # with load_in_4bit: dtype of the matmuls, bfloat16, float16 or float32 (None: as bf16/fp16 pick)
     bnb_4bit_use_double_quant: bool = True  # with load_in_4bit: quantize the quantization constants too (~0.4 bit per weight less)
     optim: str = 'adamw_torch_fused'  # optimizer, by transformers' name: adamw_torch_fused, adamw_torch, paged_adamw_8bit, adamw_8bit, ...
-    bf16: bool|None = None  # bfloat16 mixed precision (None: bf16 on GPUs that have it, fp16 on other GPUs, fp32 on CPU)
+    bf16: bool|None = None  # bfloat16 mixed precision (None: bf16 on GPUs and CPUs that have it, fp16 on other GPUs, fp32 on other CPUs)
     fp16: bool|None = None  # float16 mixed precision, CUDA only (None: see bf16)
     gradient_checkpointing: bool|None = None  # recompute activations in the backward pass: less memory, slower steps (None: on CUDA only)
     report_to: list[str] = field(default_factory=lambda: ['none'])  # trackers besides the CSV log: none, or e.g. tensorboard, wandb
@@ -331,23 +331,28 @@ def lora_config(cfg:TrainConfig, n_layers:int|None=None # decoder layers of the 
                                 bias='none', task_type='CAUSAL_LM'), **top})
 
 def model_dtype(cfg:TrainConfig, device:str) -> torch.dtype|None:
-    "The dtype to load the base model in: the 4-bit compute dtype when set, else the one bf16/fp16 compute in on a GPU; `None`: `load_model` picks."
+    "The dtype to load the base model in: the 4-bit compute dtype when set, else the one mixed precision computes in (`precision`); `None`: `load_model` picks."
     if cfg.load_in_4bit and cfg.bnb_4bit_compute_dtype: return getattr(torch, cfg.bnb_4bit_compute_dtype)
-    if device.startswith('cuda') and (cfg.bf16 or cfg.fp16): return torch.bfloat16 if cfg.bf16 else torch.float16
+    bf16, fp16 = precision(cfg, device)
+    if device.startswith('cuda') and (bf16 or fp16): return torch.bfloat16 if bf16 else torch.float16
+    # on a CPU, frozen bf16 weights: autocast would otherwise cast every fp32 base weight again in each forward and backward
+    if device == 'cpu' and bf16 and not cfg.load_in_4bit: return torch.bfloat16
     return None
 
-def load_base(cfg:TrainConfig, device:str|None=None):
-    "`(model, tokenizer)` of a run's base model: `load_model` with the run's 4-bit settings, in `model_dtype`."
+def load_base(cfg:TrainConfig, device:str|None=None,
+              for_training:bool=True # False: in the dtype `load_model` picks for inference (float32 on any CPU)
+             ):
+    "`(model, tokenizer)` of a run's base model: `load_model` with the run's 4-bit settings, in `model_dtype` (or, not `for_training`, as inference loads it)."
     device = device or pick_device()
-    return load_model(cfg.model, device=device, dtype=model_dtype(cfg, device), load_in_4bit=cfg.load_in_4bit,
+    return load_model(cfg.model, device=device, dtype=model_dtype(cfg, device) if for_training else None, load_in_4bit=cfg.load_in_4bit,
                       quant_options=dict(quant_type=cfg.bnb_4bit_quant_type, double_quant=cfg.bnb_4bit_use_double_quant))
 
 # %% ../nbs/05_finetune.ipynb #1aa30445
 def precision(cfg:TrainConfig, device:str) -> tuple:
-    "`(bf16, fp16)` mixed precision of a run: as set, or — both unset — bf16 on GPUs that have it, fp16 on other GPUs, neither elsewhere."
+    "`(bf16, fp16)` mixed precision of a run: as set, or — both unset — bf16 on GPUs and CPUs that have it (`cpu_has_bf16`), fp16 on other GPUs, neither elsewhere."
     if cfg.bf16 is None and cfg.fp16 is None:
         cuda = device.startswith('cuda')
-        bf16 = cuda and torch.cuda.is_bf16_supported()
+        bf16 = torch.cuda.is_bf16_supported() if cuda else device == 'cpu' and cpu_has_bf16()
         return bf16, cuda and not bf16
     return bool(cfg.bf16), bool(cfg.fp16)
 
