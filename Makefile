@@ -41,7 +41,7 @@ venv: $(STAMP)
 demo: venv
 	$(VENV)/bin/toolcall-lab demo
 
-COURSE_STEPS ?= 25 100 400 1000 2500
+COURSE_STEPS ?= 25 100 400 1000 2200
 course: venv  ## the demo's recipe for up to an hour, checkpoints scored on the demo's test split into nbs/runs/course/
 	HF_HUB_OFFLINE=1 $(VENV)/bin/toolcall-lab train --config configs/cpu-course.yaml
 	rm -f nbs/runs/course/learning_curve.jsonl  # the curve of this run only
@@ -51,9 +51,12 @@ course: venv  ## the demo's recipe for up to an hour, checkpoints scored on the 
 test: venv
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest tests -p no:cacheprovider -v
 
+# root (Docker images, many cloud notebooks): JupyterLab refuses to start without --allow-root
+AS_ROOT := $(filter 0,$(shell id -u))
 lab: venv
 	$(PIP) install -q -c constraints.txt jupyterlab
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser nbs
+	$(if $(AS_ROOT),@echo "make lab: running as root; JupyterLab starts with --allow-root")
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --no-browser $(if $(AS_ROOT),--allow-root) nbs
 
 docs: venv
 	$(PY) tools/build_docs.py

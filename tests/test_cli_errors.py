@@ -246,3 +246,20 @@ def test_data_folder_is_named_as_a_folder(tmp_path, capsys, no_model):
     (tmp_path/'rows').mkdir()
     assert 'is a folder' in one_line_error(capsys, 'train', '--data', tmp_path/'rows', '--output-dir', tmp_path/'out')
     assert 'is a folder' in one_line_error(capsys, 'eval', '--data', tmp_path/'rows', '--out', tmp_path)
+
+
+def test_a_port_in_use_is_one_line_before_any_model_loads(capsys, no_model):
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); s.listen(1)
+        port = s.getsockname()[1]
+        for mode in ('http', 'gradio'):
+            err = one_line_error(capsys, 'serve', '--mode', mode, '--port', str(port))
+            assert f'cannot serve on 127.0.0.1:{port}' in err and 'another --port' in err, err
+
+
+def test_a_corrupt_offline_model_is_one_line(capsys, monkeypatch):
+    "A SHA-256 mismatch of the cached model's files (checked on every load) names the file and the fix, with no traceback."
+    monkeypatch.setattr(models, 'sha256_file', lambda path, chunk=0: 'f' * 64)
+    err = one_line_error(capsys, 'serve', '--mode', 'chat')
+    assert 'SHA-256 mismatch' in err and 'fix: delete' in err and 'reconvert' in err, err

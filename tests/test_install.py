@@ -39,3 +39,12 @@ try: serve.make_app(None, None)
 except Exception as e: print(type(e).__name__, e)'''
     out = run(code)
     assert out.startswith('UserError') and "toolcall_lab[serve]" in out, out
+
+
+def test_make_lab_starts_as_root():
+    "As root JupyterLab refuses to start without --allow-root: `make lab` passes it then, and says so (`make -n` prints the commands, runs none)."
+    import os, subprocess
+    out = subprocess.run(['make', '-n', 'lab'], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    lab = [l for l in out.splitlines() if 'jupyter lab' in l]
+    assert len(lab) == 1 and ('--allow-root' in lab[0]) == (os.geteuid() == 0), out
+    assert ('running as root' in out) == (os.geteuid() == 0), out

@@ -43,7 +43,7 @@ def config_from_args(args, skip:tuple=(), base:dict|None=None) -> TrainConfig:
     return load_config(args.config, **given) if args.config else config_from_dict({**(base or {}), **given}, 'command line')
 
 # %% ../nbs/09_cli.ipynb #ba3832df
-DEMO = dict(data=['structural', 'when2call', 'helpdesk'], langs=['en'], train_distractors=[1, 2], rename_share=0.25, fmt='compact',
+DEMO = dict(data=['structural', 'when2call', 'helpdesk'], langs=['en'], train_distractors=[1, 2], rename_share=0.5, fmt='compact',
             rank=16, dropout=0.0, lr=1e-3, max_steps=500, batch_size=2, eval_steps=500, save_steps=500, n_train=1000, n_eval=16,
             max_length=512, warmup_ratio=0.1, output_dir='experiments')  # lesson 07's recipe study: English for an English model, steps of 2 records
 DEMO_LIMIT = None  # test turns evaluated by the demo: all of them (96 records, 120+ turns, half of them calls)
@@ -265,8 +265,9 @@ def import_function(path:str):
 # %% ../nbs/09_cli.ipynb #66fbbbf5
 def run_serve(args):
     "The `serve` command: load the model (+ adapter), then chat, HTTP or Gradio."
-    from toolcall_lab.serve import chat_repl, make_gradio, serve_http  # HTTP and Gradio need the [serve] extra
+    from toolcall_lab.serve import chat_repl, check_port, make_gradio, serve_http  # HTTP and Gradio need the [serve] extra
     functions = [import_function(t) for t in args.tools]  # first: a typo in --tools should not wait for a model to load
+    if args.mode != 'chat': check_port(args.host, args.port)  # so is a port another program holds
     if args.adapter: model, tok = load_model(adapter=args.adapter)
     else:
         model, tok = load_model(args.model)
@@ -286,6 +287,12 @@ def main(argv:list|None=None):
         if args.debug: raise
         print(f"toolcall-lab {args.command}: error: {' '.join(str(e).split())} (--debug shows the traceback)", file=sys.stderr)
         raise SystemExit(2) from None
+    finally: _end_process_group()
+
+def _end_process_group():
+    "Under `accelerate launch`, tear down the process group training started, as torch asks: left to interpreter exit, gloo can abort a process that finished its work."
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
 def _run(args, argv:list|None=None):
     "Run the command `args` names."

@@ -116,16 +116,17 @@ def load_study(path) -> pd.DataFrame:
     return df.rename(columns={c: c.removeprefix('config_') for c in df.columns if c.startswith('config_')})
 
 # %% ../nbs/07_compare.ipynb #47bf674c
-def plot_tradeoff(df:pd.DataFrame, x:str='test_tool_name_accuracy', # catalogue accuracy: the test split, tools seen in training
-                  y:str='unseen_tools_tool_name_accuracy', # accuracy on the held-out tools no training record offers
+def plot_tradeoff(df:pd.DataFrame, x:str='test_full_call_exact', # catalogue accuracy: the test split, tools seen in training
+                  y:str='unseen_tools_full_call_exact', # accuracy on the held-out tools no training record offers
                   by:str='rename_share', out=None) -> Figure:
     "One point per run, `x` against `y`, labelled by `by`; runs that differ only in `by` (same `train_distractors`) are joined, in order of `by`."
     fig = Figure(figsize=(5.6, 4), dpi=80); ax = fig.subplots()
     for k, (name, g) in enumerate(df.assign(group=df['train_distractors'].astype(str)).groupby('group')):
         g = g.sort_values(by)
         ax.plot(g[x], g[y], 'o-', color=f'C{k}', label=f'training prompts: {name} unneeded tools')
-        for _, r in g.iterrows(): ax.annotate(f'{by} {r[by]:g}', (r[x], r[y]), textcoords='offset points', xytext=(5, 5), fontsize=8)
-    ax.set(xlabel=x.replace('_', ' '), ylabel=y.replace('_', ' '), xlim=(0, 1), ylim=(0, 1))
+        for _, r in g.iterrows(): ax.annotate(f'{r[by]:g}', (r[x], r[y]), textcoords='offset points', xytext=(5, 4), fontsize=9, color=f'C{k}')
+    ax.set(xlabel=x.replace('_', ' '), ylabel=y.replace('_', ' '), title=f'each point a run, labelled by {by}')
+    ax.margins(0.15)
     ax.legend(fontsize=8, loc='lower right'); ax.grid(alpha=0.3)
     if out: fig.savefig(out, bbox_inches='tight')
     return fig

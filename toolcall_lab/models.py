@@ -81,11 +81,10 @@ def sha256_file(path, chunk:int=1<<22) -> str:
     return h.hexdigest()
 
 def check_sha256(path, expected:str, fix:str='reinstall the package that provides it'):
-    "Raise `ValueError` naming the file, both hashes and the fix when `path` does not hash to `expected`."
+    "Raise a `UserError` (a `ValueError`) naming the file, both hashes and the fix when `path` does not hash to `expected`."
     got = sha256_file(path)
     if got != expected:
-        raise ValueError(f"SHA-256 mismatch for {path}: expected {expected}, got {got}. "
-                         f"The file is corrupt or not the pinned release; fix: {fix}")
+        raise UserError(f"SHA-256 mismatch for {path}: expected {expected}, got {got}; the file is corrupt or not the pinned release", fix)
     return path
 
 # %% ../nbs/00_models.ipynb #a280a28a

@@ -40,8 +40,8 @@ from .templates import TEMPLATE_FAMILIES, template_family, with_tool_template
 __all__ = ['OLLAMA_TEMPLATES', 'random_adapter', 'merge_adapter', 'Parity', 'compare_models', 'permute_qk', 'write_gguf',
            'ollama_template', 'trained_format', 'ollama_modelfile', 'check_modelfile', 'export_gguf', 'chat_repl',
            'from_openai_messages', 'to_openai_tool_calls', 'RequestError', 'ChatRequest', 'parse_request',
-           'call_opening', 'chat_completion', 'make_app', 'BackgroundServer', 'serve_http', 'gradio_handler',
-           'make_gradio']
+           'call_opening', 'chat_completion', 'make_app', 'BackgroundServer', 'check_port', 'serve_http',
+           'gradio_handler', 'make_gradio']
 
 # %% ../nbs/08_merge_serve.ipynb #39972be0
 def random_adapter(base:str, # offline alias, model folder or hub id the adapter belongs to
@@ -794,6 +794,13 @@ def _is_loopback(host:str) -> bool:
     try: return host == 'localhost' or ipaddress.ip_address(host).is_loopback
     except ValueError: return False
 
+def check_port(host:str, port:int):
+    "Raise a `UserError` when `host:port` cannot be listened on (another program holds it, or this machine has no such address)."
+    with socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a port in TIME_WAIT is free, one that is listened on is not
+        try: s.bind((host, port))
+        except OSError as e: raise UserError(f'cannot serve on {host}:{port}: {e.strerror or e}', 'stop the program that holds the port, or pass another --port') from None
+
 def serve_http(model, tok, model_name:str='toolcall-lab',
                host:str='127.0.0.1', # loopback by default; another address exposes the endpoint to the network
                port:int=8000,
@@ -805,6 +812,7 @@ def serve_http(model, tok, model_name:str='toolcall-lab',
     if not _is_loopback(host) and api_key is None:
         print(f'warning: serving on {host} without an API key: anyone who can reach it can use the model; set TOOLCALL_LAB_API_KEY', file=sys.stderr)
     print(f'serving {model_name!r} on http://{host}:{port}/v1{" (API key required)" if api_key else ""} (Ctrl-C to stop)', file=sys.stderr)
+    check_port(host, port)  # a one-line error, not uvicorn's traceback
     uvicorn.run(make_app(model, tok, model_name, api_key=api_key, **kwargs), host=host, port=port, log_level='warning')
 
 # %% ../nbs/08_merge_serve.ipynb #47794f4d

@@ -31,7 +31,7 @@ from .masking import tokenize_dataset
 # %% auto #0
 __all__ = ['LANGS', 'LOG_FIELDS', 'TrainConfig', 'ConfigError', 'check_value', 'missing_packages', 'preflight',
            'config_from_dict', 'load_config', 'experiment_name', 'new_experiment_dir', 'atomic_write', 'CSVLogCallback',
-           'truncate_log', 'lora_config', 'model_dtype', 'load_base', 'precision', 'sft_args', 'peak_memory_gb',
+           'truncate_log', 'lora_config', 'precision', 'model_dtype', 'load_base', 'sft_args', 'peak_memory_gb',
            'library_versions', 'load_data', 'balanced_order', 'prepare_datasets', 'loraplus_optimizer', 'make_trainer',
            'world_size', 'is_main_process', 'on_main', 'train', 'checkpoint_complete', 'resume_checkpoint',
            'resume_config', 'sweep_configs', 'sweep', 'sweep_commands']
@@ -330,6 +330,14 @@ def lora_config(cfg:TrainConfig, n_layers:int|None=None # decoder layers of the 
     return LoraConfig(**{**dict(r=cfg.rank, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules,
                                 bias='none', task_type='CAUSAL_LM'), **top})
 
+def precision(cfg:TrainConfig, device:str) -> tuple:
+    "`(bf16, fp16)` mixed precision of a run: as set, or — both unset — bf16 on GPUs and CPUs that have it (`cpu_has_bf16`), fp16 on other GPUs, neither elsewhere."
+    if cfg.bf16 is None and cfg.fp16 is None:
+        cuda = device.startswith('cuda')
+        bf16 = torch.cuda.is_bf16_supported() if cuda else device == 'cpu' and cpu_has_bf16()
+        return bf16, cuda and not bf16
+    return bool(cfg.bf16), bool(cfg.fp16)
+
 def model_dtype(cfg:TrainConfig, device:str) -> torch.dtype|None:
     "The dtype to load the base model in: the 4-bit compute dtype when set, else the one mixed precision computes in (`precision`); `None`: `load_model` picks."
     if cfg.load_in_4bit and cfg.bnb_4bit_compute_dtype: return getattr(torch, cfg.bnb_4bit_compute_dtype)
@@ -348,14 +356,6 @@ def load_base(cfg:TrainConfig, device:str|None=None,
                       quant_options=dict(quant_type=cfg.bnb_4bit_quant_type, double_quant=cfg.bnb_4bit_use_double_quant))
 
 # %% ../nbs/05_finetune.ipynb #1aa30445
-def precision(cfg:TrainConfig, device:str) -> tuple:
-    "`(bf16, fp16)` mixed precision of a run: as set, or — both unset — bf16 on GPUs and CPUs that have it (`cpu_has_bf16`), fp16 on other GPUs, neither elsewhere."
-    if cfg.bf16 is None and cfg.fp16 is None:
-        cuda = device.startswith('cuda')
-        bf16 = torch.cuda.is_bf16_supported() if cuda else device == 'cpu' and cpu_has_bf16()
-        return bf16, cuda and not bf16
-    return bool(cfg.bf16), bool(cfg.fp16)
-
 def sft_args(cfg:TrainConfig, out:Path, device:str) -> SFTConfig:
     "TRL `SFTConfig` for a run: precision, checkpointing and optimizer as set or picked per device; TensorBoard is added by `make_trainer`."
     cuda = device.startswith('cuda')
