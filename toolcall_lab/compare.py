@@ -72,7 +72,7 @@ def plot_runs(runs:list, x:str='step', # `step` or `epoch`
     s = runs_table(runs); labels = [r.label for r in runs]
     for b, col, title in zip(bars, ['final_train_loss', 'min_eval_loss'], ['Final train loss', 'Best eval loss']):
         b.bar(labels, s[col].astype(float), color=colors[:len(runs)]); b.set_title(title); b.tick_params(axis='x', labelrotation=20, labelsize=8)
-    if out: fig.savefig(out, dpi=90)
+    if out: fig.savefig(out, dpi=64)  # small PNGs: the lesson stores two of them
     return fig
 
 # %% ../nbs/07_compare.ipynb #2ecdbf8d
