@@ -3,12 +3,14 @@ headline metrics on the test split, the held-out tools and the validation sample
 appended to a study file. Lesson 07 reads the lines; `make demo` runs have no held-out loss.
 
     .venv/bin/python bench/demo_to_study.py experiments/<run> "R3-demo-d12-rename50 (make demo)" nbs/runs/recipe_study_3.jsonl"""
+import json, sys
 from pathlib import Path
+
+from toolcall_lab.evaluate import HEADLINE
+
 exp, tag, out = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 d = json.loads((exp/'demo.json').read_text())
-keys = ['decision_macro_f1', 'tool_name_accuracy', 'args_exact', 'args_per_key', 'full_call_exact', 'ast_match', 'json_validity_rate',
-        'schema_validity_rate', 'hallucination_rate', 'hallucinated_arg_rate']
-r4 = lambda m: {k: None if m.get(k) is None else round(m[k], 4) for k in keys}
+r4 = lambda m: {k: None if m.get(k) is None else round(m[k], 4) for k in HEADLINE}
 cfg = {k: v for k, v in d['config'].items() if k not in ('output_dir', 'eval_steps', 'save_steps', 'keep_checkpoints')}
 row = dict(tag=tag, config=cfg, step=cfg['max_steps'], records_seen=d['records_seen'], train_s=d['seconds']['train'],
            tokens_per_s=d['tokens_per_s'], test_loss=None, test_turns=d['test_turns'], test=r4(d['metrics']['lora']),
