@@ -507,3 +507,9 @@ def test_nested_schema_uri_that_does_not_parse_is_the_tool_schemas_fault():
            'tools': [{'type': 'function', 'function': {'name': 'f', 'parameters': params}}]}
     problems = validate([rec], mode='report').problems
     assert [p.kind for p in problems] == ['tool_schema'] and '$schema' in problems[0].hint
+
+
+def test_a_problem_of_the_whole_dataset_names_no_record():
+    "Found by hand: the 'too few records to split' error read '(record): 2 record(s) cannot be split'."
+    assert str(Problem(None, '', '2 record(s) cannot be split', 'give at least 3 records')) == '2 record(s) cannot be split — fix: give at least 3 records'
+    assert str(Problem(4, '', 'is empty', 'drop it')) == 'record 4: (record): is empty — fix: drop it'

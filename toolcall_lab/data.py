@@ -56,7 +56,8 @@ class Problem:
     def is_warning(self) -> bool: return self.kind in WARNING_KINDS
     def __str__(self):
         where = '' if self.index is None else f'record {self.index}: '
-        return f'{where}{self.path or "(record)"}: {self.message} — fix: {self.hint}'
+        place = self.path or ('' if self.index is None else '(record)')  # a problem of the whole dataset has neither
+        return f'{where}{place}: {self.message} — fix: {self.hint}' if place else f'{self.message} — fix: {self.hint}'
 
 class DataError(ValueError):
     "Tool-calling data that breaks a rule; `.problems` lists each `Problem` found (`msg`, if given, is the whole message)."
