@@ -29,7 +29,7 @@ Each side's own trained model is not a fair check: the runs see the sequences in
 prepared) and draw different LoRA-dropout masks, so their weights drift apart (up to ~1e-2 in loss after a
 few steps), which is training noise, not an effect of padding-free batching."""
 import argparse, os, tempfile, time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
