@@ -3,7 +3,8 @@ import pytest
 
 from toolcall_lab.builtin import BUILTINS, load_builtin
 from toolcall_lab.data import to_record
-from toolcall_lab.inference import CompactFormat, build_prompt, compact_signature, tools_in_text
+from toolcall_lab.formats import CompactFormat, compact_signature
+from toolcall_lab.inference import build_prompt, tools_in_text
 from toolcall_lab.models import load_tokenizer
 from toolcall_lab.templates import render_chat, tool_template
 

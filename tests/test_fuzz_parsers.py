@@ -5,7 +5,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from toolcall_lab.inference import FORMATS, JsonFormat, Parsed, call_tool, get_format, make_call, parse_tool_calls, tool_loop
+from toolcall_lab.formats import FORMATS, JsonFormat, Parsed, get_format, make_call, parse_tool_calls
+from toolcall_lab.inference import call_tool, tool_loop
 from toolcall_lab.models import load_tokenizer
 
 NAMES = list(FORMATS)  # hermes, function_tag, json, compact

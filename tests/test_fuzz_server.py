@@ -7,7 +7,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import toolcall_lab.serve as serve
-from toolcall_lab.inference import Generation, as_tools, get_format
+from toolcall_lab.formats import as_tools, get_format
+from toolcall_lab.inference import Generation
 from toolcall_lab.models import load_model
 from toolcall_lab.serve import BackgroundServer, call_opening, make_app, serve_http
 

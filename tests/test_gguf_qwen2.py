@@ -9,7 +9,8 @@ from tokenizers import Regex, pre_tokenizers
 from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 from toolcall_lab import serve
-from toolcall_lab.inference import build_prompt, make_call
+from toolcall_lab.formats import make_call
+from toolcall_lab.inference import build_prompt
 from toolcall_lab.models import load_tokenizer, tiny_model
 from toolcall_lab.serve import (OLLAMA_TEMPLATES, QWEN2_SPLIT, check_modelfile, compare_models, export_gguf, ollama_modelfile,
                                 ollama_template, write_gguf)

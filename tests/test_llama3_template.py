@@ -4,7 +4,8 @@ import importlib.util
 import pytest
 from trl.chat_template_utils import llama3_chat_template
 
-from toolcall_lab.inference import build_prompt, get_format, tools_in_text
+from toolcall_lab.formats import get_format
+from toolcall_lab.inference import build_prompt, tools_in_text
 from toolcall_lab.masking import assistant_mask, trained_turns
 from toolcall_lab.models import load_tokenizer
 from toolcall_lab.templates import (LLAMA3_TOKENIZER_SPEC, TOOL_TEMPLATES, chat_template_for, check_parity, example_records,

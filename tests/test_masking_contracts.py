@@ -4,7 +4,7 @@ import copy
 import pytest
 from trl.chat_template_utils import qwen2_5_chat_template
 
-from toolcall_lab.inference import get_format
+from toolcall_lab.formats import get_format
 from toolcall_lab.masking import assistant_mask, tokenize_dataset, trained_turns
 from toolcall_lab.models import load_tokenizer
 from toolcall_lab.templates import TOOL_TEMPLATES, check_parity, example_records, tool_template

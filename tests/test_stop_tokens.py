@@ -7,7 +7,7 @@ stops right there on both paths. `load_model(..., adapter=...)` computes what th
 (`evaluate.load_for_eval`: PEFT on the base model; `serve.load_adapter`: the same after growing the embeddings to the
 adapter's tokenizer), reads the base from `adapter_config.json`, and fails clearly on a folder that is no adapter.
 
-The serve-side comparisons pass once serve takes `TURN_ENDS`, `end_of_turn_token` and `generation_config_for` from
+The serve-side comparisons pass once serve takes `end_of_turn_token` and `generation_config_for` from
 `toolcall_lab.models`; serve's own older copy stops only at one end token and eos, so they fail against it."""
 import json, warnings
 from pathlib import Path
@@ -16,7 +16,7 @@ import pytest
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from toolcall_lab import evaluate, models, serve
+from toolcall_lab import evaluate, formats, models, serve
 from toolcall_lab.inference import generate
 from toolcall_lab.models import (UserError, end_of_turn_ids, end_of_turn_token, load_model, load_tokenizer, peft_deprecation_silenced,
                                  tiny_model)
@@ -89,9 +89,11 @@ def _writes(model, token_id:int):
 # ------------------------------------------------------------------ the table
 
 def test_models_table_covers_every_family_serve_knows():
-    assert set(FAMILIES) == set(models.TURN_ENDS)
-    assert set(SERVE_TABLE) <= set(models.TURN_ENDS), 'serve knows an end token that models does not'
-    assert list(models.TURN_ENDS)[-1] == '<|eom_id|>'  # never chosen as a turn's end while the template writes <|eot_id|>
+    assert set(FAMILIES) == set(formats.TURN_ENDS)
+    assert set(SERVE_TABLE) <= set(formats.TURN_ENDS), 'serve knows an end token that formats does not'
+    assert {f.eot for f in formats.FAMILIES.values()} <= set(formats.TURN_ENDS)  # every framing's end token stops generation
+    assert list(formats.TURN_ENDS)[-1] == '<|eom_id|>'  # never chosen as a turn's end while the template writes <|eot_id|>
+    assert models.end_of_turn_token.__globals__['TURN_ENDS'] is formats.TURN_ENDS  # models looks its tokens up in formats' table
     assert evaluate.end_of_turn_ids is models.end_of_turn_ids  # evaluation has no table of its own
 
 

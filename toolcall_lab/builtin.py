@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 from datasets import DatasetDict
 
-from .inference import make_call, tools_in_text
+from .formats import make_call
+from .inference import tools_in_text
 from .models import load_tokenizer
 from .data import DECISIONS, to_dataset, to_record
 from .templates import render_chat, tool_template

@@ -10,7 +10,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from .models import DEFAULT_MODEL, OFFLINE_MODELS, UserError, load_model, prepare_model
-from .inference import as_tools, generate, make_call, tool_loop
+from .formats import as_tools, make_call
+from .inference import generate, tool_loop
 from .templates import with_tool_template
 from .data import DataError
 from .train import (TrainConfig, atomic_write, check_value, config_from_dict, is_main_process, load_base, load_config, load_data,

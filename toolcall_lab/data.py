@@ -15,7 +15,7 @@ from datasets import Dataset, Features, Json, List, Value, concatenate_datasets,
 from IPython.display import Markdown
 from referencing.exceptions import Unresolvable
 
-from .inference import Parsed, get_format, make_call
+from .formats import Parsed, get_format, make_call
 
 # %% auto #0
 __all__ = ['WARNING_KINDS', 'ROLE_NAMES', 'ROLES', 'DECISIONS', 'VALID_NAME', 'RECORD_SCHEMA', 'show_record', 'Problem',

@@ -16,7 +16,8 @@ import torch
 from matplotlib.figure import Figure
 from transformers import DynamicCache
 
-from .inference import Generation, Parsed, as_tools, build_prompt, check_arguments, get_format, make_call
+from .formats import Parsed, as_tools, get_format, make_call
+from .inference import Generation, build_prompt, check_arguments
 from .models import end_of_turn_ids
 from .data import DECISIONS, normalize_record
 from .templates import chat_template_for

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_models.ipynb #ddd3228b
 from __future__ import annotations
-import contextlib, hashlib, importlib.util, json, os, shutil, socket, tempfile, threading, time, warnings
+import contextlib, hashlib, importlib.util, json, os, shutil, socket, tempfile, threading, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -13,12 +13,14 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, LlamaConfig, LlamaForCausalLM
 
+from .formats import TURN_ENDS
+
 # %% auto #0
-__all__ = ['OFFLINE_MODELS', 'DEFAULT_MODEL', 'TURN_ENDS', 'UserError', 'OfflineModel', 'cache_dir', 'package_file',
-           'sha256_file', 'check_sha256', 'gguf_file', 'offline_model', 'convert_gguf', 'check_manifest',
-           'prepare_model', 'pick_device', 'pick_dtype', 'cpu_has_bf16', 'quantization_config', 'model_kind',
-           'hub_model', 'resolve_model', 'load_tokenizer', 'end_of_turn_token', 'end_of_turn_ids',
-           'generation_config_for', 'load_model', 'tiny_model', 'adapter_base', 'peft_deprecation_silenced']
+__all__ = ['OFFLINE_MODELS', 'DEFAULT_MODEL', 'UserError', 'OfflineModel', 'cache_dir', 'package_file', 'sha256_file',
+           'check_sha256', 'gguf_file', 'offline_model', 'convert_gguf', 'check_manifest', 'prepare_model',
+           'pick_device', 'pick_dtype', 'cpu_has_bf16', 'quantization_config', 'model_kind', 'hub_model',
+           'resolve_model', 'load_tokenizer', 'end_of_turn_token', 'end_of_turn_ids', 'generation_config_for',
+           'load_model', 'tiny_model', 'adapter_base', 'peft_deprecation_silenced']
 
 # %% ../nbs/00_models.ipynb #ce90aa56
 class UserError(ValueError):
@@ -283,14 +285,6 @@ def load_tokenizer(name_or_path:str=DEFAULT_MODEL # a model name as `load_model`
     return tok
 
 # %% ../nbs/00_models.ipynb #cc2c121f
-TURN_ENDS = {  # a token that ends a turn or a message: the chat-template families that write it (the order decides `end_of_turn_token`)
-    '<|im_end|>': 'ChatML: SmolLM2, Qwen2.5, Hermes',
-    '<|eot_id|>': 'Llama 3.x, Kanana',
-    '<end_of_turn>': 'Gemma',
-    '<|end|>': 'Phi-3',
-    '<|eom_id|>': 'Llama 3.1+: end of a message that called a built-in tool and waits for its result',
-}
-
 def end_of_turn_token(tok) -> str:
     "The token that closes an assistant turn: the first of `TURN_ENDS` that the vocabulary holds and the chat template writes, else `eos_token`."
     vocab, template = tok.get_vocab(), tok.chat_template or ''

@@ -19,8 +19,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QWEN2_SPLIT
 
-from .inference import (FunctionTagFormat, HermesFormat, JsonFormat, as_tools, build_prompt, compact_type, generate,
-                        get_format, make_call, tool_loop)
+from .formats import FunctionTagFormat, HermesFormat, JsonFormat, as_tools, compact_type, get_format, make_call
+from .inference import build_prompt, generate, tool_loop
 from .models import UserError, end_of_turn_token, generation_config_for, load_model, peft_deprecation_silenced
 from .data import ROLE_NAMES, ConversionError, normalize_record
 try:  # the HTTP endpoint needs the `[serve]` extra; merging, GGUF export and the terminal chat do not

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_templates.ipynb #9f768e97
 from __future__ import annotations
-import html, json, warnings
+import html, json, re, warnings
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -13,12 +13,13 @@ from tokenizers import Tokenizer
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from trl.chat_template_utils import qwen2_5_chat_template
 
-from .inference import as_tools, build_prompt, get_format, make_call, template_renders_tools, tools_in_text
+from .formats import FAMILIES, FORMATS, Framing, ToolFormat, as_tools, get_family, get_format, jinja_str, make_call
+from .inference import build_prompt, template_renders_tools, tools_in_text
 from .data import normalize_record
 from .models import package_file
 
 # %% auto #0
-__all__ = ['TOOL_TEMPLATES', 'TEMPLATE_FAMILIES', 'LLAMA3_TOKENIZER_SPEC', 'QWEN_TOKENIZER_SPEC', 'token_pieces', 'count_tokens',
+__all__ = ['TEMPLATE_FAMILIES', 'TOOL_TEMPLATES', 'LLAMA3_TOKENIZER_SPEC', 'QWEN_TOKENIZER_SPEC', 'token_pieces', 'count_tokens',
            'example_records', 'tool_template', 'template_family', 'chat_template_for', 'with_tool_template',
            'render_chat', 'side_by_side', 'ParityTurn', 'ParityReport', 'check_parity', 'llama3_tokenizer',
            'qwen_tokenizer', 'language_cost', 'template_explorer']
@@ -69,140 +70,73 @@ def example_records() -> dict:
     }
 
 # %% ../nbs/03_templates.ipynb #2d07201a
-_CHATML = r"""{#- ChatML with tools, written for toolcall_lab (format: @NAME@). -#}
+_SKELETON = r"""{#- @LABEL@ with tools, written for toolcall_lab (format: @NAME@). -#}
 @MACROS@{%- set sys = messages[0].content if messages and messages[0].role == 'system' else none -%}
-{%- if tools -%}
-{{- '<|im_start|>system\n' + (sys + '\n\n' if sys else '') -}}
+@BOS@{%- if tools -%}
+{{- @HEAD(system)@ + (sys + '\n\n' if sys else '') -}}
 @SYSTEM@
-{{- '<|im_end|>\n' -}}
+{{- @END@ -}}
 {%- elif sys is not none -%}
-{{- '<|im_start|>system\n' + sys + '<|im_end|>\n' -}}
+{{- @HEAD(system)@ + sys + @END@ -}}
 {%- endif -%}
 {%- for m in messages -%}
 {%- if m.role == 'assistant' -%}
-{{- '<|im_start|>assistant\n' -}}
+{{- @HEAD(assistant)@ -}}
 {%- generation -%}
 {{- m.content or '' -}}
 {%- if m.tool_calls -%}
 {{- '\n' if m.content else '' -}}
 @CALLS@
 {%- endif -%}
-{{- '<|im_end|>' -}}
+{{- @EOT@ -}}
 {%- endgeneration -%}
-{{- '\n' -}}
-{%- elif not (loop.first and m.role == 'system') -%}
-{{- '<|im_start|>' + ('@TOOL_ROLE@' if m.role in ['tool', 'ipython'] else m.role) + '\n' -}}
-{{- (m.content if m.content is string else m.content | tojson) + '<|im_end|>\n' -}}
+@AFTER_EOT@{%- elif not (loop.first and m.role == 'system') -%}
+{{- @OPEN@ + ('@TOOL_ROLE@' if m.role in ['tool', 'ipython'] else m.role) + @HEAD_END@ -}}
+{{- (m.content if m.content is string else m.content | tojson) + @END@ -}}
 {%- endif -%}
 {%- endfor -%}
 {%- if add_generation_prompt -%}
-{{- '<|im_start|>assistant\n' -}}
+{{- @HEAD(assistant)@ -}}
 {%- endif -%}"""
 
-# %% ../nbs/03_templates.ipynb #100c236b
-_ARGS = "(f.arguments if f.arguments is string else f.arguments | tojson)"
+def _line(jinja_text:str) -> str: return '{{- ' + jinja_str(jinja_text) + ' -}}\n' if jinja_text else ''  # a line printing the text, if any
 
-_HERMES = dict(tool_role='tool', system=r"""{{- '# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>' -}}
-{%- for t in tools %}{{ '\n' + (t | tojson) }}{% endfor -%}
-{{- '\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>' -}}""",
-calls=r"""{%- for c in m.tool_calls -%}
-{%- set f = c.function if c.function is defined else c -%}
-{{- ('\n' if not loop.first else '') + '<tool_call>\n{"name": ' + (f.name | tojson) + ', "arguments": ' + @ARGS@ + '}\n</tool_call>' -}}
-{%- endfor -%}""")
-
-_FUNCTION_TAG = dict(tool_role='ipython', system=r"""{{- 'You have access to the following functions:\n\n' -}}
-{%- for t in tools -%}
-{%- set f = t.function if t.function is defined else t -%}
-{{- ('\n\n' if not loop.first else '') + "Use the function '" + f.name + "' to: " + (f.description or '') + '\n' + (f | tojson) -}}
-{%- endfor -%}
-{{- '\n\nIf you choose to call a function ONLY reply in the following format with no prefix or suffix:\n\n<function=example_function_name>{"example_name": "example_value"}</function>\n\nReminder:\n- Function calls MUST follow the specified format, start with <function= and end with </function>\n- Required parameters MUST be specified\n- Put the entire function call reply on one line\n- If there is no function call available, answer the question like normal with your current knowledge' -}}""",
-calls=r"""{%- for c in m.tool_calls -%}
-{%- set f = c.function if c.function is defined else c -%}
-{{- '<function=' + f.name + '>' + @ARGS@ + '</function>' -}}
-{%- endfor -%}""")
-
-_JSON = dict(tool_role='tool', system=r"""{{- 'You can call these functions:\n' -}}
-{%- for t in tools %}{{ ('\n' if not loop.first else '') + (t | tojson) }}{% endfor -%}
-{{- '\n\nTo call functions, reply with only a JSON list of calls: [{"name": <function-name>, "arguments": <args-json-object>}]. Otherwise answer normally.' -}}""",
-calls=r"""{{- '[' -}}
-{%- for c in m.tool_calls -%}
-{%- set f = c.function if c.function is defined else c -%}
-{{- (', ' if not loop.first else '') + '{"name": ' + (f.name | tojson) + ', "arguments": ' + @ARGS@ + '}' -}}
-{%- endfor -%}
-{{- ']' -}}""")
-
-# %% ../nbs/03_templates.ipynb #4577ea5b
-_COMPACT_MACROS = r"""{%- macro ctype(s) -%}
-{%- if s.enum is defined -%}{{ s.enum | join('|') }}
-{%- elif s.type == 'array' -%}{{ '[' + (ctype(s['items']) if s['items'] is defined else 'any') + ']' }}
-{%- elif s.type == 'object' and s.properties is defined -%}{{ '{' + cparams(s) + '}' }}
-{%- elif s.type == 'object' and s.additionalProperties is mapping -%}{{ '{str: ' + ctype(s.additionalProperties) + '}' }}
-{%- elif s.type is not defined or s.type is none -%}any
-{%- elif s.type is string -%}{{ {'string': 'str', 'integer': 'int', 'number': 'num', 'boolean': 'bool', 'object': 'obj', 'array': 'list', 'null': 'null'}.get(s.type, s.type) }}
-{%- else -%}{% for x in s.type %}{{ ('|' if not loop.first else '') + {'string': 'str', 'integer': 'int', 'number': 'num', 'boolean': 'bool', 'object': 'obj', 'array': 'list', 'null': 'null'}.get(x, x) }}{% endfor %}
-{%- endif -%}
-{%- endmacro -%}
-{%- macro cparams(s) -%}
-{%- for k, v in (s.properties or {}).items() -%}{{ (', ' if not loop.first else '') + k + ('' if k in (s.required or []) else '?') + ': ' + ctype(v) }}{%- endfor -%}
-{%- endmacro -%}"""
-
-_COMPACT = dict(_HERMES, macros=_COMPACT_MACROS, system=r"""{{- '# Tools' -}}
-{%- for t in tools -%}
-{%- set f = t.function if t.function is defined else t -%}
-{{- '\n' + f.name + '(' + cparams(f.parameters or {}) + ')' + (' - ' + f.description if f.description else '') -}}
-{%- endfor -%}
-{{- '\nCall a tool with <tool_call>{"name": ..., "arguments": {...}}</tool_call>.' -}}""")
-
-# %% ../nbs/03_templates.ipynb #a1997686
-_LLAMA3_FRAMING = [  # (ChatML text, its Llama 3 spelling): the only differences between the two skeletons
-    ('ChatML with tools', 'Llama 3 framing with tools'),
-    ("else none -%}\n", "else none -%}\n{{- '<|begin_of_text|>' -}}\n"),
-    ("'<|im_start|>system\\n'", "'<|start_header_id|>system<|end_header_id|>\\n\\n'"),
-    ("'<|im_start|>assistant\\n'", "'<|start_header_id|>assistant<|end_header_id|>\\n\\n'"),
-    ("'<|im_end|>\\n'", "'<|eot_id|>'"),
-    ("'<|im_end|>'", "'<|eot_id|>'"),
-    ("{%- endgeneration -%}\n{{- '\\n' -}}\n", "{%- endgeneration -%}\n"),  # no separator between Llama 3 turns
-    ("'<|im_start|>' + ('@TOOL_ROLE@' if m.role in ['tool', 'ipython'] else m.role) + '\\n'",
-     "'<|start_header_id|>' + ('ipython' if m.role in ['tool', 'ipython'] else m.role) + '<|end_header_id|>\\n\\n'"),
-]
-
-def _reframe(skeleton:str, framing:list) -> str:
-    "`skeleton` with each framing piece replaced; an error if a piece is missing (the skeleton changed under the table)."
-    for a, b in framing:
-        if a not in skeleton: raise ValueError(f'framing piece {a!r} not found in the skeleton')
-        skeleton = skeleton.replace(a, b)
-    return skeleton
-
-_LLAMA3 = _reframe(_CHATML, _LLAMA3_FRAMING)
+def _frame_skeleton(f:Framing) -> str:
+    "The skeleton in the framing `f` of a family; the slots of a tool-call format (`@NAME@`, `@SYSTEM@`, ...) stay open."
+    t = re.sub(r'@HEAD\((\w+)\)@', lambda m: jinja_str(f.header(m[1])), _SKELETON)
+    for slot, text in [('@LABEL@', f.label), ('@BOS@', _line(f.bos)), ('@AFTER_EOT@', _line(f.after_eot)), ('@OPEN@', jinja_str(f.open)),
+                       ('@HEAD_END@', jinja_str(f.head_end + f.head_sep)), ('@END@', jinja_str(f.eot + f.after_eot)), ('@EOT@', jinja_str(f.eot))]:
+        t = t.replace(slot, text)
+    return t
 
 # %% ../nbs/03_templates.ipynb #b48d31ec
-def _fill_template(skeleton:str, name:str, system:str, calls:str, tool_role:str, macros:str='') -> str:
-    "Fill a skeleton's slots for one tool-call format."
-    return (skeleton.replace('@NAME@', name).replace('@MACROS@', macros).replace('@SYSTEM@', system)
-            .replace('@CALLS@', calls.replace('@ARGS@', _ARGS)).replace('@TOOL_ROLE@', tool_role))
+def _fill_template(skeleton:str, fmt:ToolFormat, tool_role:str) -> str:
+    "Fill a framed skeleton's slots with one tool-call format's Jinja fragments (lesson 01)."
+    return (skeleton.replace('@NAME@', fmt.name).replace('@MACROS@', fmt.jinja_macros).replace('@SYSTEM@', fmt.jinja_system())
+            .replace('@CALLS@', fmt.jinja_calls()).replace('@TOOL_ROLE@', tool_role))
 
-_PARTS = [('hermes', _HERMES), ('function_tag', _FUNCTION_TAG), ('json', _JSON), ('compact', _COMPACT)]
-TOOL_TEMPLATES = {name: _fill_template(_CHATML, name, **parts) for name, parts in _PARTS}
-TEMPLATE_FAMILIES = {'chatml': TOOL_TEMPLATES, 'llama3': {name: _fill_template(_LLAMA3, name, **parts) for name, parts in _PARTS}}
+TEMPLATE_FAMILIES = {family: {name: _fill_template(_frame_skeleton(f), fmt, f.tool_role or fmt.tool_role) for name, fmt in FORMATS.items()}
+                     for family, f in FAMILIES.items()}
+TOOL_TEMPLATES = TEMPLATE_FAMILIES['chatml']
 
 def tool_template(fmt='hermes', # a `ToolFormat` or its name: how tools and calls are written
                   family='chatml' # the turn framing: `chatml` (`<|im_start|>`) or `llama3` (`<|start_header_id|>`, Kanana)
                  ) -> str:
     "The package's chat template that writes tools and calls in format `fmt`, framed as `family`."
-    if family not in TEMPLATE_FAMILIES: raise ValueError(f'unknown template family {family!r}; use one of {sorted(TEMPLATE_FAMILIES)}')
+    get_family(family)  # a clear error for an unknown family
     return TEMPLATE_FAMILIES[family][get_format(fmt).name]
 
 # %% ../nbs/03_templates.ipynb #5f988657
 def template_family(tok) -> str:
     "`llama3` when the tokenizer has Llama 3's `<|start_header_id|>` token (Llama 3.x, Kanana), else `chatml`."
-    return 'llama3' if '<|start_header_id|>' in tok.get_vocab() else 'chatml'
+    return 'llama3' if FAMILIES['llama3'].open in tok.get_vocab() else 'chatml'
 
 def chat_template_for(tok, fmt='hermes') -> str:
     "The model's own chat template when it renders tools, else the package's template for format `fmt` in the tokenizer's family."
     if tok.chat_template and template_renders_tools(tok): return tok.chat_template
     family = template_family(tok)
-    if family == 'chatml' and '<|im_start|>' not in tok.get_vocab():
-        warnings.warn("this tokenizer has no <|im_start|>/<|im_end|> tokens; the package's ChatML template will "
+    if family == 'chatml' and (chatml := FAMILIES['chatml']).open not in tok.get_vocab():
+        warnings.warn(f"this tokenizer has no {chatml.open}/{chatml.eot} tokens; the package's ChatML template will "
                       "spell them as plain text. Prefer a model whose own template renders tools.", stacklevel=2)
     return tool_template(fmt, family)
 

@@ -20,7 +20,7 @@ from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK,
 from trl import SFTConfig, SFTTrainer
 
 from .models import DEFAULT_MODEL, UserError, cpu_has_bf16, load_model, model_kind, pick_device, peft_deprecation_silenced
-from .inference import FORMATS
+from .formats import FORMATS
 from .templates import with_tool_template
 from datasets import DatasetDict, concatenate_datasets
 from .data import load_checked, split_records, to_dataset, to_record

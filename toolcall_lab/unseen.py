@@ -13,7 +13,7 @@ from .builtin import (
     DECLINE_TEXT, Q_OPENERS, Builtin, Draw, request, say_number,
     _allocate, _answer, _ask, _calls, _cap, _decline, _enum, _make_row, _result, _tool, _user)
 from .data import to_dataset, to_record
-from .inference import compact_signature, make_call
+from .formats import compact_signature, make_call
 
 # %% auto #0
 __all__ = ['BRANCHES', 'MEDIA', 'DAYS', 'LIBRARY_TOOLS', 'TITLES', 'LIBRARY_REQUESTS', 'LIBRARY_MISSING', 'LIBRARY_QA',
