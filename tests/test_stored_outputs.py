@@ -199,10 +199,10 @@ def test_only_reprs_dataclasses_write_are_checked():
 # ---------------------------------------------------------------- the text formats need no torch
 
 def test_inference_imports_without_torch():
-    "The tool-call formats and parsers are pure text: importing `toolcall_lab.inference` and using them loads no torch."
-    code = ('import sys, toolcall_lab.inference as inf\n'
-            'p = inf.parse_tool_calls(\'<tool_call>{"name": "f", "arguments": {"x": 1}}</tool_call>\')\n'
-            'assert p.calls == [inf.make_call("f", {"x": 1})], p\n'
+    "The tool-call formats and parsers are pure text: importing `toolcall_lab.formats` and `toolcall_lab.inference` and using them loads no torch."
+    code = ('import sys, toolcall_lab.formats as fmt, toolcall_lab.inference as inf\n'
+            'p = fmt.parse_tool_calls(\'<tool_call>{"name": "f", "arguments": {"x": 1}}</tool_call>\')\n'
+            'assert p.calls == [fmt.make_call("f", {"x": 1})], p\n'
             'assert inf.check_arguments(p.calls[0], [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}}}}]) == []\n'
             'print(sorted(m for m in ("torch", "transformers.generation", "transformers.modeling_utils") if m in sys.modules))')
     r = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True, timeout=120)

