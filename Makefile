@@ -69,7 +69,7 @@ readme: venv
 	$(PY) tools/make_readme.py
 
 export: venv
-	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py
+	$(PY) tools/export.py && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py
 
 nbs: venv  ## re-run lessons and store their outputs (NB=nbs/01_inference_basics.ipynb for one)
 	$(PY) tools/run_nbs.py $(NB) && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py

@@ -20,9 +20,19 @@ def _differences(a: Path, b: Path, pattern: str):
 
 
 def test_export_changes_nothing(tmp_path):
+    "`tools/export.py` (nbdev's export, each module written fresh: a lesson may export to several) reproduces toolcall_lab/."
     repo = _copy(tmp_path)
-    subprocess.run([BIN / 'nbdev_export'], cwd=repo, check=True)
-    assert _differences(ROOT / 'toolcall_lab', repo / 'toolcall_lab', '*.py') == [], 'run nbdev_export and commit toolcall_lab/'
+    subprocess.run([sys.executable, ROOT / 'tools' / 'export.py'], cwd=repo, check=True)
+    assert _differences(ROOT / 'toolcall_lab', repo / 'toolcall_lab', '*.py') == [], 'run `make export` (tools/export.py) and commit toolcall_lab/'
+
+
+def test_export_writes_every_module_fresh(tmp_path):
+    "A module a lesson exports to with `#| export name` is rewritten, not appended to (plain `nbdev_export` appends: nbdev #742)."
+    repo = _copy(tmp_path)
+    for _ in range(2): subprocess.run([sys.executable, ROOT / 'tools' / 'export.py'], cwd=repo, check=True)
+    (repo / 'toolcall_lab' / 'checks.py').unlink()
+    subprocess.run([sys.executable, ROOT / 'tools' / 'export.py'], cwd=repo, check=True)
+    assert _differences(ROOT / 'toolcall_lab', repo / 'toolcall_lab', '*.py') == []
 
 
 def test_clean_changes_nothing(tmp_path):
