@@ -281,7 +281,7 @@ def _name_results(messages:list) -> list:
 def _messages(msgs, fmt, where='messages') -> list:
     "Canonical messages from a list of messages in any supported shape."
     msgs = _loads(msgs, where)
-    if not isinstance(msgs, list): _fail(where, f'`{where}` must be a list of messages, got {_json_type(msgs)}', f'give the row a `messages` list (or ShareGPT `conversations`)')
+    if not isinstance(msgs, list): _fail(where, f'`{where}` must be a list of messages, got {_json_type(msgs)}', 'give the row a `messages` list (or ShareGPT `conversations`)')
     return _name_results([_within(f'{where}[{i}]', norm_message, m, fmt) for i, m in enumerate(msgs)])
 
 # %% ../nbs/02_data.ipynb #e22c3cc2
