@@ -20,11 +20,19 @@ def _differences(a: Path, b: Path, pattern: str):
 
 
 def test_export_changes_nothing(tmp_path):
-    "`make export` (tools/nbexport.py: nbdev_export that first resets the modules a lesson writes besides its default_exp), twice."
+    "`make export` (tools/nbexport.py: nbdev's export, each module written fresh by its first lesson) reproduces toolcall_lab/, twice."
     repo = _copy(tmp_path)
     for _ in range(2):
         subprocess.run([sys.executable, repo / 'tools' / 'nbexport.py'], cwd=repo, check=True)
         assert _differences(ROOT / 'toolcall_lab', repo / 'toolcall_lab', '*.py') == [], 'run `make export` and commit toolcall_lab/'
+
+
+def test_export_writes_a_lessons_other_modules_fresh(tmp_path):
+    "A module a lesson writes with `#| export name` is created when missing (plain `nbdev_export` needs it to exist and appends to it: nbdev #742)."
+    repo = _copy(tmp_path)
+    (repo / 'toolcall_lab' / 'checks.py').unlink()
+    subprocess.run([sys.executable, repo / 'tools' / 'nbexport.py'], cwd=repo, check=True)
+    assert _differences(ROOT / 'toolcall_lab', repo / 'toolcall_lab', '*.py') == []
 
 
 def test_clean_changes_nothing(tmp_path):

@@ -18,7 +18,8 @@ from transformers import DynamicCache
 
 from .inference import Generation, Parsed, as_tools, build_prompt, check_arguments, get_format, make_call
 from .models import end_of_turn_ids
-from .data import DECISIONS, normalize_record
+from .data import DECISIONS
+from .loading import normalize_record
 from .templates import chat_template_for
 
 # %% auto #0

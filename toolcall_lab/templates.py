@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from trl.chat_template_utils import qwen2_5_chat_template
 
 from .inference import as_tools, build_prompt, get_format, make_call, template_renders_tools, tools_in_text
-from .data import normalize_record
+from .loading import normalize_record
 from .models import package_file
 
 # %% auto #0
