@@ -16,7 +16,7 @@ export OMP_NUM_THREADS ?= 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo course test lab docs readme export nbs model-qwen gpu-check
+.PHONY: help venv demo course test lint lab docs readme export nbs model-qwen gpu-check
 
 help:
 	@echo "make demo      set up .venv and run the main job end to end"
@@ -26,6 +26,12 @@ help:
 	@echo "make docs      build the docs site into _docs/"
 	@echo "make model-qwen  install the opt-in Qwen2.5-Coder-0.5B offline model"
 	@echo "make gpu-check  on a CUDA machine: QLoRA train, eval, merge, GGUF, one JSON summary (DRY=1: CPU dry run)"
+	@echo "make docs-check  build the docs, then render every page in headless Chromium and check its title"
+	@echo "make export    notebooks -> toolcall_lab/*.py (tools/nbexport.py: use it, not plain nbdev_export), clean them, regenerate README.md"
+	@echo "make nbs       re-run the lessons and store their outputs (NB=nbs/01_inference_basics.ipynb for one)"
+	@echo "make readme    regenerate README.md from nbs/index.ipynb"
+	@echo "make lint      ruff: unused and duplicate imports and names (F401, F811, F841); make test runs it too"
+	@echo "make venv      only set up .venv (the other targets do it when needed)"
 
 $(STAMP): settings.ini setup.py constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +57,9 @@ course: venv  ## the demo's recipe for up to an hour, checkpoints scored on the 
 test: venv
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest tests -p no:cacheprovider -v
 
+lint: venv
+	$(VENV)/bin/ruff check --select F401,F811,F841 toolcall_lab tools bench
+
 # root (Docker images, many cloud notebooks): JupyterLab refuses to start without --allow-root
 AS_ROOT := $(filter 0,$(shell id -u))
 lab: venv
@@ -69,7 +78,7 @@ readme: venv
 	$(PY) tools/make_readme.py
 
 export: venv
-	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py
+	$(PY) tools/nbexport.py && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py
 
 nbs: venv  ## re-run lessons and store their outputs (NB=nbs/01_inference_basics.ipynb for one)
 	$(PY) tools/run_nbs.py $(NB) && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py

@@ -10,7 +10,8 @@ import copy, random, re
 
 import pytest
 
-from toolcall_lab.builtin import BUILTINS, CONVENTIONS, Draw, _leaves, _make_row, _num, _said, explain_gold
+from toolcall_lab.builtin import BUILTINS, CONVENTIONS, _leaves, _said, explain_gold
+from toolcall_lab.generator import Draw, _make_row, _num
 
 PER_SPLIT = 100  # records per dataset, scenario, language and split: 300 per scenario and language
 

@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from toolcall_lab.data import (DataError, Problem, Report, convert, load_checked, load_records, load_rows, normalize_record, split_records,
-                               to_canonical, to_dataset, validate)
+from toolcall_lab.checks import Report, validate
+from toolcall_lab.data import DataError, Problem, to_canonical, to_dataset
 from toolcall_lab.formats import make_call
+from toolcall_lab.loading import convert, load_checked, load_records, load_rows, normalize_record, split_records
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 

@@ -121,3 +121,29 @@ def test_ruff_finds_no_unused_or_duplicate_names():
     p = subprocess.run([ruff, 'check', '--no-cache', '--select', 'F401,F811,F841', '--output-format', 'concise', 'toolcall_lab', 'tools', 'bench'],
                        cwd=ROOT, capture_output=True, text=True)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_make_help_lists_every_target():
+    text = (ROOT/'Makefile').read_text()
+    targets = {m for m in re.findall(r'^([a-z][\w-]*):', text, re.M)}
+    helped = set(re.findall(r'@echo "make ([\w-]+)', text))
+    assert targets - {'help'} <= helped, f'make help does not list: {sorted(targets - {"help"} - helped)}'
+
+
+def modules_of_lesson(nb: Path) -> list:
+    "The modules a lesson exports to, in the order its cells first write to them."
+    out, default = [], None
+    for _, d, _ in code_cells(nb):
+        if 'default_exp' in d: default = d['default_exp'].split()[0]
+        if (m := export_target(d, default)) and m not in out: out.append(m)
+    return out
+
+
+def test_the_lesson_table_names_each_lessons_modules():
+    "The index's (and README's) lesson table: one row per lesson, its module column the modules the lesson exports to."
+    cells = json.loads((ROOT/'nbs'/'index.ipynb').read_text())['cells']
+    table = next(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown' and '| notebook | module' in ''.join(c['source']))
+    rows = dict(re.findall(r'^\| `(\w+)` \| ([^|]*) \|', table, re.M))
+    lessons = [nb for nb in LESSONS if nb.stem != 'index']
+    assert list(rows) == [nb.stem for nb in lessons]
+    for nb in lessons: assert re.findall(r'`(\w+)`', rows[nb.stem]) == modules_of_lesson(nb), nb.stem

@@ -1,12 +1,13 @@
 """One record flows through data → templates → masking → evaluate → serve unchanged: every module reads it through
-`data.normalize_record`, so a turn is rendered, masked, evaluated and served from the same messages and tools."""
+`loading.normalize_record`, so a turn is rendered, masked, evaluated and served from the same messages and tools."""
 import json
 
 import pytest
 
-from toolcall_lab.data import normalize_record, to_dataset, to_record
+from toolcall_lab.data import to_dataset, to_record
 from toolcall_lab.evaluate import eval_turns, render_prompts
 from toolcall_lab.inference import build_prompt
+from toolcall_lab.loading import normalize_record
 from toolcall_lab.masking import assistant_mask
 from toolcall_lab.models import load_tokenizer
 from toolcall_lab.serve import from_openai_messages

@@ -7,7 +7,8 @@ import pytest
 from datasets import Dataset
 
 from toolcall_lab.builtin import BUILTINS, load_builtin
-from toolcall_lab.data import to_record, validate
+from toolcall_lab.checks import validate
+from toolcall_lab.data import to_record
 from toolcall_lab.inference import check_arguments
 from toolcall_lab.unseen import LIBRARY_TOOLS, UNSEEN, load_unseen, rename_offered, with_renamed
 

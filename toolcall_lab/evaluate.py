@@ -19,7 +19,8 @@ from transformers import DynamicCache
 from .formats import Parsed, as_tools, get_format, make_call
 from .inference import Generation, build_prompt, check_arguments
 from .models import end_of_turn_ids
-from .data import DECISIONS, normalize_record
+from .data import DECISIONS
+from .loading import normalize_record
 from .templates import chat_template_for
 
 # %% auto #0

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datasets import Dataset
 
 from .inference import build_prompt
-from .data import normalize_record
+from .loading import normalize_record
 from .templates import render_chat
 
 # %% auto #0

@@ -22,7 +22,8 @@ from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QW
 from .formats import FunctionTagFormat, HermesFormat, JsonFormat, as_tools, compact_type, get_format, make_call
 from .inference import build_prompt, generate, tool_loop
 from .models import UserError, end_of_turn_token, generation_config_for, load_model, peft_deprecation_silenced
-from .data import ROLE_NAMES, ConversionError, normalize_record
+from .data import ROLE_NAMES, ConversionError
+from .loading import normalize_record
 try:  # the HTTP endpoint needs the `[serve]` extra; merging, GGUF export and the terminal chat do not
     import uvicorn
     from fastapi import Depends, FastAPI, Request

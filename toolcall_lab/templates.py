@@ -15,7 +15,7 @@ from trl.chat_template_utils import qwen2_5_chat_template
 
 from .formats import FAMILIES, FORMATS, Framing, ToolFormat, as_tools, get_family, get_format, jinja_str, make_call
 from .inference import build_prompt, template_renders_tools, tools_in_text
-from .data import normalize_record
+from .loading import normalize_record
 from .models import package_file
 
 # %% auto #0

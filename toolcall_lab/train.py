@@ -23,7 +23,8 @@ from .models import DEFAULT_MODEL, UserError, cpu_has_bf16, load_model, model_ki
 from .formats import FORMATS
 from .templates import with_tool_template
 from datasets import DatasetDict, concatenate_datasets
-from .data import load_checked, split_records, to_dataset, to_record
+from .data import to_dataset, to_record
+from .loading import load_checked, split_records
 from .builtin import BUILTINS, load_builtin
 from .unseen import with_renamed
 from .masking import tokenize_dataset

@@ -9,7 +9,7 @@ import copy, json, random, re
 from datasets import Dataset
 from IPython.display import Markdown
 
-from .builtin import (
+from .generator import (
     DECLINE_TEXT, Q_OPENERS, Builtin, Draw, request, say_number,
     _allocate, _answer, _ask, _calls, _cap, _decline, _enum, _make_row, _result, _tool, _user)
 from .data import to_dataset, to_record
@@ -77,7 +77,7 @@ def _hyphens(s): return f'{s[:3]}-{s[3:5]}-{s[5:9]}-{s[9:12]}-{s[12]}'
 def _barcode(d): return d.value('barcode', lambda r: f'B{r.randint(100000, 999999)}')
 def _card(d): return d.value('card', lambda r: f'{r.randint(1000, 9999)}-{r.randint(1000, 9999)}')
 def _date(d): return d.value('date', lambda r: f'2026-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}')
-def _branch(d, slot='branch'): b = d.pick(slot, list(BRANCHES)); return b, d.t(*BRANCHES[b])
+def _branch(d, slot='branch'): b = d.pick(slot, list(BRANCHES)); return b, d.by_lang(*BRANCHES[b])
 def _title(d): return d.pick('title', TITLES[d.lang])
 
 def _hour(d, h:int) -> str:
@@ -109,6 +109,10 @@ LIBRARY_REQUESTS = {
                   'show the loans for library card {card}'],
            'ko': ['카드 {card}로 빌린 책 알려', '{card} 카드 대출 목록 보여', '내 카드 {card} 대출 현황 확인해', '카드번호 {card}로 뭐 빌렸는지 알려',
                   '{card} 대출 중인 책 조회해', '대출 카드 {card} 목록 확인해']},
+}
+
+# %% ../nbs/03c_unseen_tools.ipynb #076ae60c
+LIBRARY_REQUESTS |= {
  'room': {'en': ['book a study room at {b} on {date} at {h}', 'reserve a study room at {b}, {date}, starting {h}', 'set me up with a study room at {b} on {date} from {h}',
                  'get me a study room in {b} for {date} at {h}', 'book a room to study at {b}, {date} {h}', 'grab a study room at {b} on {date}, {h} start'],
           'ko': ['{date} {h}에 {b} 스터디룸 예약해', '{b} 스터디룸 {date} {h}부터 잡아', '{date} {h}부터 {b} 스터디룸 써야 해. 예약해',
@@ -142,7 +146,7 @@ def _lib_search(d):
     title, author = _title(d); q = author if d.chance(.3) else title
     if d.chance(.6): return [_user(_say(d, 'search', q=q)), _calls(make_call('find_titles', {'query': q}))], ['find_titles']
     m = d.rng.choice(list(MEDIA))
-    return [_user(_say(d, 'search_media', q=q, m=d.t(*MEDIA[m]))), _calls(make_call('find_titles', {'query': q, 'media': m}))], ['find_titles']
+    return [_user(_say(d, 'search_media', q=q, m=d.by_lang(*MEDIA[m]))), _calls(make_call('find_titles', {'query': q, 'media': m}))], ['find_titles']
 
 def _lib_hold(d):
     "A hold: the branch named in words, the ISBN sometimes with hyphens (the tool wants digits only)."
@@ -171,7 +175,7 @@ def _lib_hours(d):
     b, words = _branch(d)
     if d.chance(.5): return [_user(_say(d, 'hours', b=words)), _calls(make_call('opening_hours', {'branch': b}))], ['opening_hours']
     day = d.rng.choice(list(DAYS))
-    return [_user(_say(d, 'hours_day', b=words, day=d.t(*DAYS[day]))), _calls(make_call('opening_hours', {'branch': b, 'day': day}))], ['opening_hours']
+    return [_user(_say(d, 'hours_day', b=words, day=d.by_lang(*DAYS[day]))), _calls(make_call('opening_hours', {'branch': b, 'day': day}))], ['opening_hours']
 
 def _lib_lost(d):
     bc = _barcode(d)
@@ -184,8 +188,8 @@ def _lib_loans(d):
     msgs = [_user(_say(d, 'loans', card=card)), _calls(make_call('list_loans', {'card': card}))]
     if d.chance(.4): return msgs, ['list_loans']
     loans = [{'title': d.rng.choice(TITLES[d.lang])[0], 'barcode': _barcode(d), 'due': _date(d)} for _ in range(d.rng.randint(1, 2))]
-    text = ', '.join(d.t(f"{x['title']} (due {x['due']})", f"{x['title']}(반납일 {x['due']})") for x in loans)
-    return msgs + [_result('list_loans', {'loans': loans}), _answer(d.t(f'You have {len(loans)} on loan: {text}.', f'대출 중인 자료는 {text}입니다.'))], ['list_loans']
+    text = ', '.join(d.by_lang(f"{x['title']} (due {x['due']})", f"{x['title']}(반납일 {x['due']})") for x in loans)
+    return msgs + [_result('list_loans', {'loans': loans}), _answer(d.by_lang(f'You have {len(loans)} on loan: {text}.', f'대출 중인 자료는 {text}입니다.'))], ['list_loans']
 
 def _lib_parallel(d):
     "The same tool twice in one turn: two renewals, or two branches' hours on one day."
@@ -196,7 +200,7 @@ def _lib_parallel(d):
     (b, w), day = _branch(d), d.rng.choice(list(DAYS))
     b2, w2 = _branch(d, 'branch2')
     while b2 == b: b2, w2 = _branch(d, 'branch2')
-    return [_user(_say(d, 'hours_two', b=w, b2=w2, day=d.t(*DAYS[day]))),
+    return [_user(_say(d, 'hours_two', b=w, b2=w2, day=d.by_lang(*DAYS[day]))),
             _calls(make_call('opening_hours', {'branch': b, 'day': day}), make_call('opening_hours', {'branch': b2, 'day': day}))], ['opening_hours']
 
 # %% ../nbs/03c_unseen_tools.ipynb #e37b931e
@@ -231,7 +235,7 @@ def _lib_ask(d):
     "A required value is missing: ask for it; often the user answers and the call follows."
     task = d.rng.choice(list(LIBRARY_MISSING)); cores, question, replies = LIBRARY_MISSING[task]
     fill, tool, args = _missing_values(d, task)
-    msgs = [_user(request(d, f'lib_{task}_missing', cores, **fill)), _ask(d.t(*question))]
+    msgs = [_user(request(d, f'lib_{task}_missing', cores, **fill)), _ask(d.by_lang(*question))]
     if d.chance(.4): return msgs, [tool]
     return msgs + [_user(_cap(d.part(f'lib_{task}_reply/{d.lang}', replies[d.lang]).format(**fill))), _calls(make_call(tool, args))], [tool]
 
@@ -255,9 +259,9 @@ def _lib_answer(d):
     if k < .5: q, a = d.part(f'lib_qa/{d.lang}', LIBRARY_QA[d.lang]); return [_user(_cap(opener + q)), _answer(a)], []
     if k < .8:
         (t, au), (qs, ans) = _title(d), LIBRARY_AUTHOR_Q
-        return [_user(_cap(opener + d.part(f'lib_author_q/{d.lang}', qs[d.lang]).format(t=t))), _answer(d.t(*ans).format(t=t, a=au))], ['find_titles']
+        return [_user(_cap(opener + d.part(f'lib_author_q/{d.lang}', qs[d.lang]).format(t=t))), _answer(d.by_lang(*ans).format(t=t, a=au))], ['find_titles']
     n, (qs, ans) = d.value('weeks', lambda r: r.randint(2, 8)), LIBRARY_WEEKS_Q
-    return [_user(_cap(opener + d.part(f'lib_weeks_q/{d.lang}', qs[d.lang]).format(n=n))), _answer(d.t(*ans).format(days=7 * n))], []
+    return [_user(_cap(opener + d.part(f'lib_weeks_q/{d.lang}', qs[d.lang]).format(n=n))), _answer(d.by_lang(*ans).format(days=7 * n))], []
 
 # %% ../nbs/03c_unseen_tools.ipynb #3ca40a0c
 LIBRARY_OUT_OF_SCOPE = {  # topic: (tools offered because the request is close to them, requests no offered tool can do)
@@ -277,7 +281,7 @@ def _lib_decline(d):
     "A request no offered tool can do, most of them next to a tool that is offered."
     topic = d.rng.choice(list(LIBRARY_OUT_OF_SCOPE)); needed, cores = LIBRARY_OUT_OF_SCOPE[topic]
     fill = dict(isbn=_isbn(d), card=_card(d), b=_branch(d)[1], date=_date(d), t=_title(d)[0], n=d.rng.randint(2, 30))
-    return [_user(request(d, f'lib_decline_{topic}', cores, **fill)), _decline(d.t(*DECLINE_TEXT))], needed
+    return [_user(request(d, f'lib_decline_{topic}', cores, **fill)), _decline(d.by_lang(*DECLINE_TEXT))], needed
 
 # %% ../nbs/03c_unseen_tools.ipynb #e3e79f68
 UNSEEN_NAME = 'unseen_tools'

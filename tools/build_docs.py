@@ -21,11 +21,9 @@ from pygments.lexers import PythonLexer, TextLexer, get_lexer_by_name
 from pygments.util import ClassNotFound
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbdirectives import directives, strip_directives  # noqa: E402
+from nbdirectives import ANSI, WIDGET, directives, strip_directives  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-WIDGET = 'application/vnd.jupyter.widget-view+json'
-ANSI = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07')
 REMOTE_TAG = re.compile(r'<script[^>]+src=["\']https?:[^>]*>.*?</script>|<link[^>]+href=["\']https?:[^>]*>', re.I | re.S)
 FALSE = {'false', 'no', '0'}
 

@@ -2,15 +2,14 @@
 
 Markdown cells are copied; shown code cells become ```python blocks followed by their text output;
 `#| hide` cells are left out and `#|` directive lines are dropped."""
-import argparse, re, sys
+import argparse, sys
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'tools'))
-from nbdirectives import directives, strip_directives  # noqa: E402
-ANSI = re.compile(r'\x1b\[[0-9;]*m')
+from nbdirectives import ANSI, directives, strip_directives  # noqa: E402
 
 
 def output_text(out) -> str:

@@ -1,5 +1,8 @@
-"""The one reader of nbdev's `#| name: value` cell directives, shared by the tools in this folder."""
+"""The one reader of nbdev's `#| name: value` cell directives, and the notebook-output constants, shared by the tools in this folder."""
 import re
+
+WIDGET = 'application/vnd.jupyter.widget-view+json'  # an ipywidgets view (a progress bar): its stored text is only "0%"
+ANSI = re.compile(r'\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07')  # terminal colour and title codes in stored outputs
 
 DIRECTIVE = re.compile(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
 

@@ -14,7 +14,8 @@ os.environ.setdefault('MPLBACKEND', 'Agg')
 import nbformat
 from nbclient import NotebookClient
 
-WIDGET = 'application/vnd.jupyter.widget-view+json'
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbdirectives import WIDGET, directives  # noqa: E402
 
 def strip_widgets(nb):
     "Drop widget views and widget state from an executed notebook."
@@ -24,8 +25,6 @@ def strip_widgets(nb):
             cell.outputs = [o for o in cell.outputs if WIDGET not in o.get('data', {})]
     return nb
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nbdirectives import directives  # noqa: E402
 
 def _flagged(cell, flag): return flag in directives(cell.source)
 
