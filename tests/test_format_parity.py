@@ -2,12 +2,13 @@
 assistant turn is the same text whether Python writes it (the format's own text in the family's `Framing`), the package's
 Jinja chat template renders it (the training text; `build_prompt`) or Ollama's Go template renders it (the served model),
 for every format and every family. And the prompt sentences of each format are written once in the package."""
+import ast, re
 from pathlib import Path
 
 import pytest
 
 from go_template import GoTemplate, ollama_values, template_records
-from toolcall_lab.formats import FAMILIES, FORMATS
+from toolcall_lab.formats import _CALL_SHAPE, FAMILIES, FORMATS
 from toolcall_lab.inference import build_prompt, tools_in_text
 from toolcall_lab.models import load_tokenizer
 from toolcall_lab.serve import ollama_template
@@ -49,22 +50,23 @@ def test_python_jinja_and_go_write_the_same_prompt(fmt, family):
     assert turns == 11
 
 
-def _package_source() -> str:
-    return '\n'.join(p.read_text() for p in sorted(LIB.glob('*.py')) if p.name != '_modidx.py')
+def _string_constants() -> list:
+    "Every string literal of the package's modules (implicitly joined literals as one), f-strings' literal parts included."
+    return [n.value for p in sorted(LIB.glob('*.py')) if p.name != '_modidx.py'
+            for n in ast.walk(ast.parse(p.read_text())) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
 
 
 @pytest.mark.parametrize('fmt', sorted(FORMATS))
 def test_each_prompt_sentence_is_written_once(fmt):
     "A format's prompt text (`intro`, `outro`) is defined once: the Jinja and Go fragments are written from it, not copied."
-    src, f = _package_source(), FORMATS[fmt]
-    sentences = [s for part in (f.intro, f.outro) for line in part.splitlines() for s in line.split('. ') if len(s) > 24]
-    assert sentences
-    for s in sentences: assert src.count(s) == 1, (fmt, s)
+    strings, f = _string_constants(), FORMATS[fmt]
+    pieces = [s for part in (f.intro, f.outro) for s in re.split(r'\n|\. |' + re.escape(_CALL_SHAPE), part) if len(s) > 24]  # the shown call is shared
+    assert pieces
+    for s in pieces + [_CALL_SHAPE]: assert sum(s in c for c in strings) == 1, (fmt, s)
 
 
 def test_each_family_framing_is_written_once():
-    "The header and end-of-turn tokens of each family are spelled in `formats.FAMILIES` only (as string literals)."
-    src = _package_source()
+    "The header and end-of-turn tokens of each family are spelled in `formats.FAMILIES` only (as string literals of their own)."
+    strings = _string_constants()
     for f in FAMILIES.values():
-        for token in filter(None, (f.bos, f.open, f.head_end, f.eot)):
-            assert src.count(f"'{token}'") == 1, token
+        for token in filter(None, (f.bos, f.open, f.head_end, f.eot)): assert strings.count(token) == 1, token

@@ -221,6 +221,7 @@ def _parse_tagged(text:str, opener:re.Pattern, close:str, to_call:Callable) -> P
 
 # %% ../nbs/01_inference_basics.ipynb #29fbe205
 _TOOLS_HEADING = '# Tools'
+_CALL_SHAPE = '{"name": <function-name>, "arguments": <args-json-object>}'  # a call, as the prompts show one
 
 class HermesFormat(ToolFormat):
     "Hermes/Qwen calls: `<tool_call>{\"name\": ..., \"arguments\": {...}}</tool_call>`, one block per call."
@@ -229,7 +230,7 @@ class HermesFormat(ToolFormat):
     intro = (_TOOLS_HEADING + '\n\nYou may call one or more functions to assist with the user query.\n\n'
              'You are provided with function signatures within <tools></tools> XML tags:\n<tools>')
     outro = ('</tools>\n\nFor each function call, return a json object with function name and arguments within '
-             '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
+             f'<tool_call></tool_call> XML tags:\n<tool_call>\n{_CALL_SHAPE}\n</tool_call>')
 
     def system_prompt(self, tools): return f'{self.intro}\n{_tool_lines(tools)}\n{self.outro}'
 
@@ -277,8 +278,7 @@ class JsonFormat(ToolFormat):
     name = 'json'
 
     intro = 'You can call these functions:\n'
-    outro = ('To call functions, reply with only a JSON list of calls: [{"name": <function-name>, "arguments": <args-json-object>}]. '
-             'Otherwise answer normally.')
+    outro = f'To call functions, reply with only a JSON list of calls: [{_CALL_SHAPE}]. Otherwise answer normally.'
 
     def system_prompt(self, tools): return f'{self.intro}{_tool_lines(tools)}\n\n{self.outro}'
 
