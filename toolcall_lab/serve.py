@@ -112,7 +112,7 @@ def _parse_json(raw:bytes|str):
     if problem := _json_problem(value): raise ValueError(problem)
     return value
 
-# %% ../nbs/08_merge_serve.ipynb #89591db4
+# %% ../nbs/08_merge_serve.ipynb #a004bcb3
 def _invalid(reason:str): return PydanticCustomError('invalid', '{reason}', {'reason': reason})
 
 def _name(v:str) -> str:
@@ -132,6 +132,7 @@ def _arguments(v):
     if not isinstance(obj, dict): raise _invalid('must be a JSON object, or a string holding one')
     return v
 
+# %% ../nbs/08_merge_serve.ipynb #b2ea6596
 _UNCOMPILABLE = {RecursionError: 'a pattern nests groups too deeply', OverflowError: 'a pattern repeats more often than a regular expression may'}
 
 def _parameters(v):
@@ -156,6 +157,7 @@ def _tool_choice(v):
     if isinstance(f, dict) and isinstance(f.get('name'), str): return v
     raise _invalid('must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}')
 
+# %% ../nbs/08_merge_serve.ipynb #ebddedc8
 _Name = Annotated[str, AfterValidator(_name)]
 _Positive = Annotated[int, Field(ge=1)]
 
@@ -186,6 +188,7 @@ class _Message(_Wire):
         if self.tool_calls and self.role != 'assistant': raise _invalid('only assistant messages carry tool_calls')
         return self
 
+# %% ../nbs/08_merge_serve.ipynb #f4d8eabd
 class _FunctionDef(_Wire):
     name: _Name
     description: str|None = None
@@ -210,7 +213,7 @@ class ChatRequest(_Wire):
     n: Annotated[int, AfterValidator(_one_choice)]|None = None  # strict: `true` is not 1
     parallel_tool_calls: bool|None = None
 
-# %% ../nbs/08_merge_serve.ipynb #7cd91033
+# %% ../nbs/08_merge_serve.ipynb #30d3cabb
 def _field_path(loc:tuple, data) -> str:
     "`messages[1].tool_calls[0].function.name` from a pydantic error location, following the request's own data."
     path, here = '', data
@@ -225,6 +228,7 @@ def _field_error(e:ValidationError, body) -> RequestError:
     path = _field_path(err['loc'], body)
     return RequestError(400, f"{path}: {'required' if err['type'] == 'missing' else err['msg']}", path)
 
+# %% ../nbs/08_merge_serve.ipynb #a14f0364
 # options that change the answer but this server does not implement, with the values that mean "off"
 _UNSUPPORTED = {'stop': (None, [], ''), 'logprobs': (None, False), 'top_logprobs': (None, 0), 'logit_bias': (None, {}),
                 'presence_penalty': (None, 0), 'frequency_penalty': (None, 0), 'response_format': (None, {'type': 'text'}),
@@ -308,7 +312,7 @@ def chat_completion(model, tok, body:dict, # a request that passed `parse_reques
             'choices': [{'index': 0, 'message': message, 'finish_reason': finish}],
             'usage': {'prompt_tokens': g.prompt_tokens, 'completion_tokens': g.new_tokens, 'total_tokens': g.prompt_tokens + g.new_tokens}}
 
-# %% ../nbs/08_merge_serve.ipynb #aaef1b04
+# %% ../nbs/08_merge_serve.ipynb #da24f30f
 _log = logging.getLogger('toolcall_lab.serve')
 _SERVER_ERROR = {'error': {'message': 'internal server error; the details are in the server log', 'type': 'server_error', 'param': None, 'code': None}}
 
@@ -321,6 +325,7 @@ def _authorized(request:Request, api_key:str) -> bool:
     scheme, _, token = request.headers.get('authorization', '').partition(' ')
     return scheme.lower() == 'bearer' and hmac.compare_digest(token.strip().encode(), api_key.encode())
 
+# %% ../nbs/08_merge_serve.ipynb #41ea4c0f
 def make_app(model, tok, model_name:str='toolcall-lab', # the id clients pass as `model`
              fmt='hermes', # tool-call format of the model's template
              max_new_tokens:int=256, # cap on generated tokens per request
