@@ -12,9 +12,9 @@ on a CPU) and its error in the JSON instead of stopping the check; a stage whose
   eval_before  the demo's evaluation of the base model on `--limit` test turns
   train        `toolcall_lab.train.train`: steps, train tokens/s, final loss
   eval_after   the adapter merged into the base (`load_model(adapter=..., merge=True)`), the same turns
-  merge        `serve.merge_adapter`: a plain fp32 model folder
-  gguf_export  `serve.export_gguf` (f32, so the reload can be compared exactly)
-  gguf_parity  the GGUF loaded back with transformers vs the merged folder (`serve.compare_models`)
+  merge        `export.merge_adapter`: a plain fp32 model folder
+  gguf_export  `export.export_gguf` (f32, so the reload can be compared exactly)
+  gguf_parity  the GGUF loaded back with transformers vs the merged folder (`export.compare_models`)
 
 --dry: the tiny random model, fp32, adamw_torch, no 4-bit, a few steps and turns: CI runs it (tests/test_gpu_check.py) so
 the script keeps working where no GPU is."""
@@ -31,7 +31,7 @@ import torch
 import yaml
 from toolcall_lab.evaluate import HEADLINE, eval_turns, evaluate_model, render_prompts, sample_turns
 from toolcall_lab.models import load_model
-from toolcall_lab.serve import compare_models, export_gguf, merge_adapter
+from toolcall_lab.export import compare_models, export_gguf, merge_adapter
 from toolcall_lab.train import TrainConfig, load_base, load_data, peak_memory_gb, train
 
 QWEN = 'qwen2.5-coder-0.5b'  # the offline alias `make model-qwen` installs

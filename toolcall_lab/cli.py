@@ -300,7 +300,7 @@ def _run(args, argv:list|None=None):
     elif args.command == 'eval': run_eval(args)
     elif args.command == 'report': print(write_report(args.folder, args.before, args.after or None))
     elif args.command == 'merge':
-        from toolcall_lab.serve import export_gguf, merge_adapter
+        from toolcall_lab.export import export_gguf, merge_adapter
         out = merge_adapter(args.adapter, _folder(args.out, '--out'), args.base)
         print(f'merged model: {out}')
         if args.gguf: print(f"GGUF + Modelfile: {export_gguf(out, Path(args.out)/'gguf', args.gguf_dtype)}")

@@ -189,7 +189,7 @@ def stage_repo(experiment_dir, # a finished training run's folder
     exp, out = Path(experiment_dir), Path(out_dir)
     fm, run = final_model_dir(exp), read_experiment(exp)
     out.mkdir(parents=True, exist_ok=True)
-    from toolcall_lab.serve import merge_adapter  # lesson 08; imported here so sharing an adapter needs no serving packages
+    from toolcall_lab.export import merge_adapter  # lesson 08; imported here so sharing an adapter needs no serving packages
     if merged: merge_adapter(fm, out, base=run['config']['model'])
     else: _copy_adapter(fm, out, hub_model_id(run['config']['model']))
     for f in sorted({p for pat in RESULT_FILES for p in exp.glob(pat)}):
