@@ -9,9 +9,9 @@ from huggingface_hub import ModelCard
 from hypothesis import given, settings, strategies as st
 
 from toolcall_lab import share
-from toolcall_lab.evaluate import HEADLINE, LOWER_IS_BETTER
+from toolcall_lab.evaluate import HEADLINE, LOWER_IS_BETTER, got_worse, metric_table
 from toolcall_lab.models import OFFLINE_MODELS, load_model
-from toolcall_lab.share import got_worse, metric_table, model_card, push
+from toolcall_lab.share import model_card, push
 
 DEMO = Path(__file__).resolve().parent.parent/'nbs'/'runs'/'demo'
 EVAL_FILES = ['eval_base.json', 'eval_base.csv', 'eval_lora.json', 'eval_lora.csv']
