@@ -31,8 +31,9 @@ import torch
 import yaml
 from toolcall_lab.evaluate import HEADLINE, eval_turns, evaluate_model, render_prompts, sample_turns
 from toolcall_lab.models import load_model
-from toolcall_lab.serve import compare_models, export_gguf, merge_adapter
-from toolcall_lab.train import TrainConfig, load_base, load_data, peak_memory_gb, train
+from toolcall_lab.export import compare_models, export_gguf, merge_adapter
+from toolcall_lab.config import Experiment, TrainConfig
+from toolcall_lab.train import load_base, load_data, peak_memory_gb, train
 
 QWEN = 'qwen2.5-coder-0.5b'  # the offline alias `make model-qwen` installs
 DEMO = yaml.safe_load((Path(__file__).resolve().parent.parent/'configs'/'cpu-demo.yaml').read_text())  # the demo's recipe (= cli.DEMO, tested)
@@ -129,18 +130,18 @@ def main(argv=None) -> dict:
 
     def fine_tune(rec):
         box['run'] = train(cfg, box.pop('model'), box['tok'])
-        s = json.loads((box['run']/'experiment_config.json').read_text())
+        s = Experiment(box['run']).read_config()
         rec.update({k: s[k] for k in ('steps', 'train_tokens', 'tokens_per_s', 'final_train_loss', 'min_eval_loss')}, folder=str(box['run']))
     check.run('train', fine_tune, needs=('load',))
     if device == 'cuda': torch.cuda.empty_cache()
 
     def eval_after(rec):
-        model, tok = load_tuned(cfg.model, box['run']/'final_model')
+        model, tok = load_tuned(cfg.model, Experiment(box['run']).final_model)
         _eval(rec, model, tok, test, cfg, knobs, 'lora', box['run'])
         del model
     check.run('eval_after', eval_after, needs=('train',))
 
-    def merge(rec): box['merged'] = merge_adapter(box['run']/'final_model', work/'merged', base=cfg.model)
+    def merge(rec): box['merged'] = merge_adapter(Experiment(box['run']).final_model, work/'merged', base=cfg.model)
     check.run('merge', merge, needs=('train',))
 
     def gguf(rec):

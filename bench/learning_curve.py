@@ -18,6 +18,7 @@ import argparse, csv, json, re, time
 from datetime import datetime
 from pathlib import Path
 
+from toolcall_lab.config import Experiment
 from toolcall_lab.evaluate import evaluate_model, load_eval
 from toolcall_lab.models import load_model
 from toolcall_lab.templates import with_tool_template
@@ -35,7 +36,7 @@ def checkpoints(exp: Path) -> list:
 
 def seconds_at(exp: Path) -> dict:
     "Training wall-seconds at each logged step, from the run's CSV log (timestamps)."
-    rows = [(int(r['step']), datetime.fromisoformat(r['timestamp']).timestamp()) for r in csv.DictReader(open(exp/'training_log.csv')) if r.get('timestamp')]
+    rows = [(int(r['step']), datetime.fromisoformat(r['timestamp']).timestamp()) for r in csv.DictReader(open(Experiment(exp).log_path)) if r.get('timestamp')]
     t0 = rows[0][1] - (rows[1][1] - rows[0][1] if len(rows) > 1 else 0)  # step 1 took about as long as step 2
     return {step: t - t0 for step, t in rows}
 
@@ -71,7 +72,7 @@ def main():
                                     'replacing the line of the same run and step when the file has one')
     args = ap.parse_args()
     exp = Path(args.experiment)
-    cfg = json.loads((exp/'experiment_config.json').read_text())['config']
+    cfg = Experiment(exp).read_config()['config']
     test, limit = load_data(cfg['data'], langs=cfg.get('langs'))['test'], args.limit or None
     rows = []
     if args.skip_base and (exp/'eval_base.json').exists(): rows.append(('base', load_eval(exp, 'base')))

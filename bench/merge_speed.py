@@ -8,21 +8,22 @@ Loads the base model of the adapter's experiment twice with `load_model(..., ada
 decisions, as the demo picks them) greedily in one batch with each, alternating the two `--repeats` times so that
 neither always runs first, prints the best time of each, the ratio, and how many greedy outputs are identical
 (merging rounds the weights differently, so a near-tie may flip a token)."""
-import argparse, json, time
+import argparse, time
 from pathlib import Path
 
 import torch
 
 from toolcall_lab.builtin import load_builtin
+from toolcall_lab.config import Experiment
 from toolcall_lab.evaluate import eval_turns, generate_batch, render_prompts, sample_turns
 from toolcall_lab.models import load_model
 
 
 def base_model_of(adapter: Path) -> str:
     "The `model` setting of the experiment the adapter folder belongs to."
-    cfg = adapter.parent/'experiment_config.json'
-    if not cfg.exists(): raise SystemExit(f'{cfg} not found; fix: pass the final_model/ (or checkpoint-N/) folder of a toolcall-lab experiment')
-    return json.loads(cfg.read_text())['config']['model']
+    exp = Experiment(adapter.parent)
+    if not exp.config_path.exists(): raise SystemExit(f'{exp.config_path} not found; fix: pass the {Experiment.FINAL_MODEL}/ (or checkpoint-N/) folder of a toolcall-lab experiment')
+    return exp.read_config()['config']['model']
 
 
 def main():

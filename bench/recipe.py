@@ -19,7 +19,8 @@ from toolcall_lab.evaluate import HEADLINE, evaluate_model
 from toolcall_lab.data import to_record
 from toolcall_lab.masking import tokenize_dataset
 from toolcall_lab.models import load_model
-from toolcall_lab.train import TrainConfig, load_data, train
+from toolcall_lab.config import Experiment, TrainConfig
+from toolcall_lab.train import load_data, train
 
 
 class StepClock(TrainerCallback):
@@ -86,12 +87,12 @@ def main():
                       n_eval=16, lora_layers=a.lora_layers, scheduler=a.scheduler, output_dir=a.out, **json.loads(a.extra))
     clock = StepClock()
     out = train(cfg, callbacks=[clock])
-    summary = json.loads((out / 'experiment_config.json').read_text())
+    summary = Experiment(out).read_config()
     print(json.dumps({k: summary[k] for k in ('train_seconds', 'tokens_per_s', 'final_train_loss', 'min_eval_loss')}))
     if a.no_eval: return
     dd, unseen = load_data(cfg.data, langs=cfg.langs), unseen_split(cfg.langs)
     for step in range(every, steps + 1, every):
-        model, tok = load_model(cfg.model, adapter=out / (f'checkpoint-{step}' if step < steps else 'final_model'), merge=True)
+        model, tok = load_model(cfg.model, adapter=(out / f'checkpoint-{step}' if step < steps else Experiment(out).final_model), merge=True)
         t = time.perf_counter()
         row = dict(tag=a.tag, config={k: v for k, v in asdict(cfg).items() if k not in ('output_dir', 'eval_steps', 'save_steps', 'keep_checkpoints')},
                    step=step, records_seen=step * a.batch_size, train_s=round(clock.at[step], 1), tokens_per_s=summary['tokens_per_s'],

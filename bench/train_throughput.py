@@ -37,7 +37,8 @@ from trl import SFTTrainer
 
 from toolcall_lab.models import load_model
 from toolcall_lab.templates import with_tool_template
-from toolcall_lab.train import TrainConfig, load_base, lora_config, prepare_datasets, sft_args
+from toolcall_lab.config import TrainConfig
+from toolcall_lab.train import load_base, lora_config, prepare_datasets, sft_args
 
 
 def matmul_peak_gflops(n=2048, reps=10) -> float:

@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import toolcall_lab.cli as cli
 import toolcall_lab.models as models
+import toolcall_lab.config as C
 import toolcall_lab.train as T
 from toolcall_lab.data import DataError, Problem
 from toolcall_lab.models import OFFLINE_MODELS, UserError
@@ -133,7 +134,7 @@ def test_data_error_is_one_line_and_a_failed_start_leaves_no_folder(tmp_path, ca
 
 
 def test_debug_raises_the_exception_itself(capsys):
-    with pytest.raises(T.ConfigError, match="config key 'rank'"): cli.main(['train', '--rank', '0', '--debug'])
+    with pytest.raises(C.ConfigError, match="config key 'rank'"): cli.main(['train', '--rank', '0', '--debug'])
 
 
 def test_console_script_debug_shows_traceback(tmp_path):
@@ -162,7 +163,7 @@ def test_truncated_manifest(tmp_path, monkeypatch):
 
 
 # Values of every kind, in every key: config_from_dict returns a valid config or a ConfigError naming a key it was given.
-FIELDS = [f.name for f in T.fields(T.TrainConfig)]
+FIELDS = [f.name for f in C.fields(C.TrainConfig)]
 VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True, allow_infinity=True),
                    st.integers(1, 64), st.floats(0, 0.9), st.integers(1, 64).map(str),  # in range for many keys, so valid configs come out too
                    st.text(max_size=12), st.sampled_from(['structural', 'all', 'hermes', 'cosine', 'tiny', 'true', 'none', '16', '2e-4', '', 'nan']),
@@ -174,15 +175,15 @@ KEYS = st.one_of(st.sampled_from(FIELDS), st.sampled_from(FIELDS), st.text(max_s
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(KEYS, VALUES, max_size=4))
 def test_config_from_dict_returns_a_valid_config_or_names_a_key(d):
-    try: cfg = T.config_from_dict(d, 'fuzz.yaml')
-    except T.ConfigError as e:
+    try: cfg = C.config_from_dict(d, 'fuzz.yaml')
+    except C.ConfigError as e:
         assert e.key in d and str(e).startswith(f'config key {e.key!r}: ') and '(from fuzz.yaml); fix: ' in str(e)
         return
-    hints = T.typing.get_type_hints(T.TrainConfig)
+    hints = C.typing.get_type_hints(C.TrainConfig)
     assert isinstance(cfg.rank, int) and not isinstance(cfg.rank, bool) and cfg.rank >= 1 and cfg.alpha >= 1
     assert isinstance(cfg.load_in_4bit, bool) and cfg.batch_size >= 1 and math.isfinite(cfg.lr) and cfg.lr > 0
     assert math.isfinite(cfg.epochs) and cfg.epochs > 0 and 0 <= cfg.warmup_ratio < 1 and cfg.data and all(isinstance(s, str) for s in cfg.data)
-    for k in d: assert T.check_value(k, getattr(cfg, k)) == getattr(cfg, k), k  # what came out passes the checks again
+    for k in d: assert C.check_value(k, getattr(cfg, k)) == getattr(cfg, k), k  # what came out passes the checks again
     assert set(hints) == set(FIELDS)
 
 
@@ -205,7 +206,7 @@ def test_serve_tools_mistakes_are_one_line_before_any_model_loads(capsys, no_mod
                                         ('load_in_4bit', 0), ('lr', True), ('lr', '1_0'), ('lr', b'0.1'), ('model', 123), ('data', [b'structural'])])
 def test_config_values_are_checked_not_converted(key, value):
     "The 25 of 37 odd values the study found accepted, and their kin: each a `ConfigError` naming the key."
-    with pytest.raises(T.ConfigError, match=f"config key '{key}': expected"): T.check_value(key, value)
+    with pytest.raises(C.ConfigError, match=f"config key '{key}': expected"): C.check_value(key, value)
 
 
 @pytest.mark.parametrize('key, value, typed', [('rank', 16, 16), ('rank', '16', 16), ('rank', '-5', -5), ('load_in_4bit', True, True),
@@ -213,8 +214,8 @@ def test_config_values_are_checked_not_converted(key, value):
                                                ('lr', '.5', 0.5), ('patience', 'none', None), ('data', 'structural', ['structural'])])
 def test_config_values_as_yaml_or_a_flag_spell_them(key, value, typed):
     if key == 'rank' and typed < 1:
-        with pytest.raises(T.ConfigError, match='expected at least 1'): T.check_value(key, value)
-    else: assert T.check_value(key, value) == typed and type(T.check_value(key, value)) is type(typed)
+        with pytest.raises(C.ConfigError, match='expected at least 1'): C.check_value(key, value)
+    else: assert C.check_value(key, value) == typed and type(C.check_value(key, value)) is type(typed)
 
 
 @pytest.mark.parametrize('yaml_text, key', [('rank: 16.0\n', 'rank'), ("rank: '1_6'\n", 'rank'), ("rank: '16.0'\n", 'rank'), ('rank: !!binary MTY=\n', 'rank'),

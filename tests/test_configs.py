@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest, yaml
 
-from toolcall_lab import train as T
-from toolcall_lab.train import ConfigError, TrainConfig, check_value, load_config, preflight, sft_args
+from toolcall_lab import config as C
+from toolcall_lab.config import ConfigError, TrainConfig, check_value, load_config, preflight
+from toolcall_lab.train import sft_args
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_CONFIGS = sorted(p for p in (ROOT/'configs').glob('*.yaml') if not p.name.startswith('accelerate'))
@@ -18,8 +19,8 @@ def _device(path): return 'cpu' if path.stem.startswith('cpu') else 'cuda'
 @pytest.fixture
 def packages_installed(monkeypatch):
     "As on a GPU machine with the optional packages (bitsandbytes, tensorboard) installed."
-    monkeypatch.setattr(T, '_installed', lambda module: True)
-    monkeypatch.setattr(T, 'get_available_reporting_integrations', lambda: list(T._REPORTERS))
+    monkeypatch.setattr(C, '_installed', lambda module: True)
+    monkeypatch.setattr(C, 'get_available_reporting_integrations', lambda: list(C._REPORTERS))
 
 
 def test_the_examples_exist():
@@ -43,7 +44,7 @@ def test_passes_preflight_on_its_device(path, packages_installed):
 @pytest.mark.parametrize('path', RUN_CONFIGS, ids=lambda p: p.stem)
 def test_missing_packages_are_named(path):
     cfg = TrainConfig(**yaml.safe_load(path.read_text()))
-    missing = T.missing_packages(cfg, _device(path))
+    missing = C.missing_packages(cfg, _device(path))
     if not missing:
         load_config(path, device=_device(path))
         return
@@ -59,7 +60,7 @@ def test_gpu_configs_fail_on_a_cpu_with_the_reason(packages_installed):
 
 def _cpu_copy(cfg):
     "The config as it could run on this CPU: precision picked by device, a CPU optimizer, no 4-bit, no tracker."
-    cpu_optim = cfg.optim if T._device_problem(dataclasses.replace(cfg, bf16=None, fp16=None), 'cpu') is None and not T.missing_packages(cfg, 'cpu') else 'adamw_torch'
+    cpu_optim = cfg.optim if C._device_problem(dataclasses.replace(cfg, bf16=None, fp16=None), 'cpu') is None and not C.missing_packages(cfg, 'cpu') else 'adamw_torch'
     return dataclasses.replace(cfg, bf16=None, fp16=None, load_in_4bit=False, optim=cpu_optim, report_to=['none'])
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from toolcall_lab import train as T
+from toolcall_lab import config as C, train as T
 from toolcall_lab.models import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,7 @@ def test_two_processes_train_one_run(tmp_path):
 
 def test_parallel_sweep_runs_at_once(tmp_path, monkeypatch):
     for k, v in ENV.items(): monkeypatch.setenv(k, v)
-    cfg = T.TrainConfig(**{**TINY, 'max_steps': 2, 'output_dir': str(tmp_path/'sweep')})
+    cfg = C.TrainConfig(**{**TINY, 'max_steps': 2, 'output_dir': str(tmp_path/'sweep')})
     runs = T.sweep(cfg, [2, 4], parallel=True, gpus=2)
     assert len(set(runs)) == 2 and all(r.parent == tmp_path/'sweep' for r in runs)
     configs = [json.loads((r/'experiment_config.json').read_text()) for r in runs]
@@ -85,5 +85,5 @@ def test_parallel_sweep_names_every_failed_run(tmp_path, monkeypatch):
         return subprocess.CompletedProcess(cmd, 2, stdout='toolcall-lab train: error: something broke\n')
     monkeypatch.setattr(T.subprocess, 'run', fake_run)
     with pytest.raises(UserError, match=r'the rank-2 run on GPU 0 failed \(exit code 2\); the rank-4 run on GPU 1 failed .*fix: read its output in .*0-r2\.log'):
-        T.sweep(T.TrainConfig(model='tiny', output_dir=str(tmp_path)), [2, 4, 8], parallel=True, gpus=2)
+        T.sweep(C.TrainConfig(model='tiny', output_dir=str(tmp_path)), [2, 4, 8], parallel=True, gpus=2)
     assert sorted(seen) == ['0', '0', '1']  # round-robin: ranks 2 and 8 on GPU 0, rank 4 on GPU 1

@@ -4,7 +4,8 @@ import pytest
 from toolcall_lab.evaluate import _generate_padded, _generate_shrinking, eval_turns, generate_batch, render_prompts
 from toolcall_lab.models import load_tokenizer, tiny_model
 from toolcall_lab.templates import with_tool_template
-from toolcall_lab.train import ConfigError, TrainConfig, load_data, prepare_datasets
+from toolcall_lab.config import ConfigError, TrainConfig
+from toolcall_lab.train import load_data, prepare_datasets
 
 DATA = ['structural', 'when2call', 'helpdesk']
 

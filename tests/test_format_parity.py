@@ -11,7 +11,7 @@ from go_template import GoTemplate, ollama_values, template_records
 from toolcall_lab.formats import _CALL_SHAPE, FAMILIES, FORMATS
 from toolcall_lab.inference import build_prompt, tools_in_text
 from toolcall_lab.models import load_tokenizer
-from toolcall_lab.serve import ollama_template
+from toolcall_lab.export import ollama_template
 from toolcall_lab.templates import tool_template
 
 LIB = Path(__file__).resolve().parent.parent/'toolcall_lab'

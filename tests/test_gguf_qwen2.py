@@ -9,11 +9,11 @@ from tokenizers import Regex, pre_tokenizers
 from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 from go_template import GoTemplate, ollama_values, template_records
-from toolcall_lab import serve
+from toolcall_lab import export
 from toolcall_lab.inference import build_prompt
 from toolcall_lab.models import load_tokenizer, tiny_model
-from toolcall_lab.serve import (OLLAMA_TEMPLATES, QWEN2_SPLIT, check_modelfile, compare_models, export_gguf, ollama_modelfile,
-                                ollama_template, write_gguf)
+from toolcall_lab.export import (OLLAMA_TEMPLATES, QWEN2_SPLIT, check_modelfile, compare_models, export_gguf, ollama_modelfile,
+                                 ollama_template, write_gguf)
 from toolcall_lab.templates import TEMPLATE_FAMILIES, llama3_tokenizer, tool_template, with_tool_template
 
 torch.set_num_threads(2)
@@ -87,7 +87,7 @@ def test_qwen2_reload_parity_untied(tok, prompts, tmp_path):
 
 def test_qwen2_permuted_would_not_match(tok, prompts, tmp_path, monkeypatch):
     "The parity check can fail: writing qwen2 with llama's q/k permutation gives a file that loads but computes other logits."
-    monkeypatch.setitem(serve._GGUF_ARCHS, 'qwen2', serve._GGUFArch(gguf.MODEL_ARCH.QWEN2, permute_qk=True))
+    monkeypatch.setitem(export._GGUF_ARCHS, 'qwen2', export._GGUFArch(gguf.MODEL_ARCH.QWEN2, permute_qk=True))
     model = tiny_qwen2(tok, tie=True)
     p = compare_models(model, reload(write_gguf(model, tok, tmp_path/'wrong.gguf')), tok, prompts, max_new_tokens=1)
     assert p.max_logit_diff > 1e-3, p
@@ -106,7 +106,7 @@ def test_tokenizer_pre(tok):
     qwen_like = copy.deepcopy(tok)
     qwen_like.backend_tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Split(Regex(QWEN2_SPLIT), behavior='isolated'), pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    assert [serve._tokenizer_pre(t) for t in (tok, llama3_tokenizer(), qwen_like)] == ['smollm', 'llama-bpe', 'qwen2']
+    assert [export._tokenizer_pre(t) for t in (tok, llama3_tokenizer(), qwen_like)] == ['smollm', 'llama-bpe', 'qwen2']
 
 
 def test_go_interpreter_follows_go_semantics():
@@ -142,7 +142,7 @@ def test_modelfile_follows_the_tokenizer(family):
         assert f'TEMPLATE """{ollama_template(fmt, family)}"""' in mf
         assert check_modelfile(mf, fmt, family) == []
         stops = re.findall(r'^PARAMETER stop "(.*)"$', mf, re.M)
-        assert stops[0] == {'chatml': '<|im_end|>', 'llama3': '<|eot_id|>'}[family] == serve.end_of_turn_token(tok)
+        assert stops[0] == {'chatml': '<|im_end|>', 'llama3': '<|eot_id|>'}[family] == export.end_of_turn_token(tok)
 
 
 def test_export_gguf_compact_model(tok, tmp_path):

@@ -21,20 +21,20 @@ def test_serve_packages_are_an_extra():
 
 
 def test_core_modules_do_not_import_the_serve_packages():
-    mods = 'models inference data templates builtin masking train evaluate compare share cli'.split()
+    mods = 'models inference data templates builtin masking train evaluate compare export share cli'.split()
     code = f"import sys\nfor m in {mods!r}: __import__('toolcall_lab.' + m)\nprint(sorted(m for m in {SERVE_ONLY!r} if m in sys.modules))"
     assert run(code) == '[]', 'imported without serving anything'
 
 
 def test_without_the_extra_serve_still_merges_and_says_what_to_install():
-    "With fastapi, uvicorn and gradio missing, `serve` imports (merge and GGUF export work) and the HTTP server names the extra."
+    "With fastapi, uvicorn and gradio missing, `export` and `serve` import (merge and GGUF export work) and the HTTP server names the extra."
     code = f'''import sys
 class Missing:
     def find_spec(self, name, path=None, target=None):
         if name.split('.')[0] in {SERVE_ONLY!r}: raise ModuleNotFoundError(name)
 sys.meta_path.insert(0, Missing())
-from toolcall_lab import serve
-assert callable(serve.merge_adapter) and callable(serve.export_gguf)
+from toolcall_lab import export, serve
+assert callable(export.merge_adapter) and callable(export.export_gguf)
 try: serve.make_app(None, None)
 except Exception as e: print(type(e).__name__, e)'''
     out = run(code)

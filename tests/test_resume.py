@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from toolcall_lab import train as T
+from toolcall_lab import config as C, train as T
 from toolcall_lab.models import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -14,7 +14,8 @@ SCRIPT = textwrap.dedent('''
     import os, signal, sys
     import torch
     torch.set_num_threads(1)
-    from toolcall_lab.train import TrainConfig, train
+    from toolcall_lab.config import TrainConfig
+    from toolcall_lab.train import train
     mode, out = sys.argv[1], sys.argv[2]
     if mode == 'resume':
         from toolcall_lab.cli import main
@@ -136,10 +137,10 @@ def test_throughput_after_resume_counts_only_resumed_tokens():
 
 def test_atomic_write_keeps_old_file_when_write_fails_midway(tmp_path, monkeypatch):
     f = tmp_path/'experiment_config.json'
-    T.atomic_write(f, '{"old": true}')
+    C.atomic_write(f, '{"old": true}')
     def fail(fd): raise OSError('disk full')  # strikes after the new text was written to the temp file
     monkeypatch.setattr(os, 'fsync', fail)
-    with pytest.raises(OSError, match='disk full'): T.atomic_write(f, '{"new": true, "much": "longer text"}')
+    with pytest.raises(OSError, match='disk full'): C.atomic_write(f, '{"new": true, "much": "longer text"}')
     assert f.read_text() == '{"old": true}'
     assert [p.name for p in tmp_path.iterdir()] == ['experiment_config.json']
 
@@ -165,18 +166,18 @@ def tiny():
 
 
 def test_failed_start_leaves_no_folder(tmp_path, monkeypatch, tiny):
-    cfg = T.TrainConfig(model='tiny', data=['structural'], n_train=4, n_eval=2, max_steps=1, batch_size=2, output_dir=str(tmp_path/'a'))
+    cfg = C.TrainConfig(model='tiny', data=['structural'], n_train=4, n_eval=2, max_steps=1, batch_size=2, output_dir=str(tmp_path/'a'))
     def no_model(*a, **k): raise OSError('model load failed')
     monkeypatch.setattr(T, 'load_model', no_model)
     with pytest.raises(OSError, match='model load failed'): T.train(cfg)
     assert not (tmp_path/'a').exists()
     # PEFT refuses the LoRA settings after the folder was made: the folder goes again
-    bad = T.TrainConfig(**{**T.asdict(cfg), 'target_modules': ['no_such_proj'], 'output_dir': str(tmp_path/'b')})
+    bad = C.TrainConfig(**{**T.asdict(cfg), 'target_modules': ['no_such_proj'], 'output_dir': str(tmp_path/'b')})
     with pytest.raises(ValueError, match='no_such_proj'): T.train(bad, *tiny)
     assert list((tmp_path/'b').iterdir()) == []
     # a bad config fails before anything: no folder, no model
-    with pytest.raises(T.ConfigError, match="config key 'data'"):
-        T.train(T.TrainConfig(**{**T.asdict(cfg), 'data': ['missing.jsonl'], 'output_dir': str(tmp_path/'c')}))
+    with pytest.raises(C.ConfigError, match="config key 'data'"):
+        T.train(C.TrainConfig(**{**T.asdict(cfg), 'data': ['missing.jsonl'], 'output_dir': str(tmp_path/'c')}))
     assert not (tmp_path/'c').exists()
 
 
@@ -185,6 +186,6 @@ def test_failed_start_on_bad_data_leaves_no_folder(tmp_path, tiny):
     bad = tmp_path/'bad.jsonl'
     bad.write_text('\n'.join(json.dumps({'messages': [{'role': 'user', 'content': f'q{i}'}, {'role': 'assistant', 'tool_calls': 'not a list'}]})
                              for i in range(12)) + '\n')
-    cfg = T.TrainConfig(model='tiny', data=[str(bad)], n_train=4, n_eval=2, max_steps=1, batch_size=2, output_dir=str(tmp_path/'runs'))
+    cfg = C.TrainConfig(model='tiny', data=[str(bad)], n_train=4, n_eval=2, max_steps=1, batch_size=2, output_dir=str(tmp_path/'runs'))
     with pytest.raises((DataError, UserError)): T.train(cfg, *tiny)
     assert not (tmp_path/'runs').exists() or not any((tmp_path/'runs').iterdir())

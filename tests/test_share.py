@@ -9,9 +9,9 @@ from huggingface_hub import ModelCard
 from hypothesis import given, settings, strategies as st
 
 from toolcall_lab import share
-from toolcall_lab.evaluate import HEADLINE, LOWER_IS_BETTER
+from toolcall_lab.evaluate import HEADLINE, LOWER_IS_BETTER, got_worse, metric_table
 from toolcall_lab.models import OFFLINE_MODELS, load_model
-from toolcall_lab.share import got_worse, metric_table, model_card, push
+from toolcall_lab.share import model_card, push
 
 DEMO = Path(__file__).resolve().parent.parent/'nbs'/'runs'/'demo'
 EVAL_FILES = ['eval_base.json', 'eval_base.csv', 'eval_lora.json', 'eval_lora.csv']
@@ -20,7 +20,8 @@ EVAL_FILES = ['eval_base.json', 'eval_base.csv', 'eval_lora.json', 'eval_lora.cs
 @pytest.fixture(scope='module')
 def exp(tmp_path_factory):
     "A real two-step training run of the tiny model (high lr, so the adapter changes the model), with the stored demo's evaluation files."
-    from toolcall_lab.train import TrainConfig, train
+    from toolcall_lab.config import TrainConfig
+    from toolcall_lab.train import train
     torch.set_num_threads(2)
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
         out = train(TrainConfig(model='tiny', data=['when2call'], rank=4, lr=1e-2, max_steps=2, eval_steps=2, save_steps=2,

@@ -2,7 +2,7 @@
 
 Evaluation must stop where serving stops: for every chat-template family serve knows, a tokenizer whose vocabulary and
 chat template hold that family's end token gives the same stop ids to `evaluate.generate_batch` as
-`serve.generation_config_for` puts into a served model's generation config, and a model that writes the end token
+`models.generation_config_for` puts into a served (merged) model's generation config, and a model that writes the end token
 stops right there on both paths. `load_model(..., adapter=...)` computes what the two loaders it replaced computed
 (`evaluate.load_for_eval`: PEFT on the base model; `serve.load_adapter`: the same after growing the embeddings to the
 adapter's tokenizer), reads the base from `adapter_config.json`, and fails clearly on a folder that is no adapter.
@@ -16,7 +16,7 @@ import pytest
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
-from toolcall_lab import evaluate, formats, models, serve
+from toolcall_lab import evaluate, export, formats, models, serve
 from toolcall_lab.inference import generate
 from toolcall_lab.models import (UserError, end_of_turn_ids, end_of_turn_token, load_model, load_tokenizer, peft_deprecation_silenced,
                                  tiny_model)
@@ -58,7 +58,7 @@ FAMILIES = {
     '<|end|>': (lambda: _smollm2_family('<|end|>', PHI3), '<|end|>'),
     '<|eom_id|>': (lambda: _llama3(LLAMA31), '<|eot_id|>'),  # eom ends a message, never the turn: it stops generation all the same
 }
-SERVE_TABLE = tuple(getattr(serve, 'TURN_ENDS', None) or getattr(serve, '_TURN_ENDS', ()))
+SERVE_TABLE = tuple(t for m in (export, serve) for t in (getattr(m, 'TURN_ENDS', None) or getattr(m, '_TURN_ENDS', ())))
 
 
 @pytest.fixture(scope='module', params=list(FAMILIES))
@@ -110,7 +110,7 @@ def test_family_end_token_stops_evaluation(family, monkeypatch):
 
 def test_evaluation_stops_equal_serving_stops(family, monkeypatch):
     end, tok, model, prompt = family
-    served = serve.generation_config_for(model, tok).eos_token_id
+    served = models.generation_config_for(model, tok).eos_token_id
     assert set(_evaluation_stops(model, tok, prompt, monkeypatch)) == set(served if isinstance(served, list) else [served])
 
 
@@ -119,7 +119,7 @@ def test_a_model_that_writes_the_end_token_stops_there_on_both_paths(family):
     handle, own = _writes(model, tok.convert_tokens_to_ids(end)), model.generation_config
     try:
         evaluated = evaluate.generate_batch(model, tok, [prompt], max_new_tokens=5)[0]
-        model.generation_config = serve.generation_config_for(model, tok)  # as a served (merged) model has it
+        model.generation_config = models.generation_config_for(model, tok)  # as a served (merged) model has it
         served = generate(model, tok, [{'role': 'user', 'content': 'What is the weather in Seoul?'}], max_new_tokens=5)
     finally: handle.remove(); model.generation_config = own
     assert (evaluated.new_tokens, served.new_tokens) == (1, 1)

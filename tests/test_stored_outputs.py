@@ -137,7 +137,7 @@ def _nb(*outputs) -> dict:
 def _result(text): return {'output_type': 'execute_result', 'data': {'text/plain': text.splitlines(keepends=True)}}
 
 def test_a_stale_trainconfig_repr_is_caught():
-    from toolcall_lab.train import TrainConfig
+    from toolcall_lab.config import TrainConfig
     classes = {'TrainConfig': [repr_field_names(TrainConfig)]}
     now = repr(TrainConfig())
     assert 'keep_checkpoints=' in now

@@ -14,8 +14,8 @@ from .formats import as_tools, make_call
 from .inference import generate, tool_loop
 from .templates import with_tool_template
 from .data import DataError
-from .train import (TrainConfig, atomic_write, check_value, config_from_dict, is_main_process, load_base, load_config, load_data,
-                                model_dtype, new_experiment_dir, preflight, resume_config, sweep, sweep_commands, train)
+from .config import Experiment, TrainConfig, atomic_write, check_value, config_from_dict, load_config, new_experiment_dir, preflight
+from .train import is_main_process, load_base, load_data, model_dtype, resume_config, sweep, sweep_commands, train
 from .unseen import load_unseen
 from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_eval, write_report
 from .compare import compare
@@ -102,14 +102,14 @@ def run_pipeline(cfg:TrainConfig, # the fine-tuning run (model, data, steps, ...
         if dtype and dtype != model.dtype and not cfg.load_in_4bit: model = model.to(dtype)  # e.g. bf16 training on a CPU that has it
         train(cfg, model, tok, out=out)
     with phase('evaluate_tuned', s):
-        tuned, tuned_tok = load_model(cfg.model, adapter=out/'final_model', merge=True)
+        tuned, tuned_tok = load_model(cfg.model, adapter=Experiment(out).final_model, merge=True)
         after = evaluate_model(tuned, tuned_tok, data['test'], cfg.fmt, 'lora', out, max_new_tokens, limit=limit, progress=True)
         after_unseen = evaluate_model(tuned, tuned_tok, unseen, cfg.fmt, 'lora_unseen_tools', out, max_new_tokens, progress=True)
     with phase('evaluate_seen_phrasing', s):
         seen = evaluate_model(tuned, tuned_tok, data['validation'], cfg.fmt, 'lora_validation', out, max_new_tokens, limit=val_limit, progress=True)
     with phase('report', s): report = write_report(out, 'base', 'lora')
     s['total'] = round(time.perf_counter() - t0, 3)
-    run = json.loads((out/'experiment_config.json').read_text())  # what training wrote: records, tokens, speed
+    run = Experiment(out).read_config()  # what training wrote: records, tokens, speed
     doc = dict(seconds=s, test_turns=len(before.turns), unseen_tools_turns=len(after_unseen.turns), validation_turns=len(seen.turns),
                records_seen=run['steps'] * cfg.batch_size * cfg.grad_accum * run.get('processes', 1),  # each step takes this many records
                train_tokens=run.get('train_tokens'), tokens_per_s=run.get('tokens_per_s'),
@@ -231,8 +231,8 @@ def _folder(path, flag:str) -> Path:
 # %% ../nbs/09_cli.ipynb #c07a3c75
 def trained_langs(adapter) -> list|None:
     "The `langs` an adapter's run was trained on, read from its experiment folder (None: unknown, or every language)."
-    cfg = Path(adapter or '')/'..'/'experiment_config.json'
-    return json.loads(cfg.read_text())['config'].get('langs') if adapter and cfg.is_file() else None
+    exp = Experiment(Path(adapter or '')/'..')
+    return exp.read_config()['config'].get('langs') if adapter and exp.config_path.is_file() else None
 
 def run_eval(args) -> Path:
     "The `eval` command: load model (+ adapter), evaluate a split, write eval_<tag>.json/.csv."
@@ -301,7 +301,7 @@ def _run(args, argv:list|None=None):
     elif args.command == 'eval': run_eval(args)
     elif args.command == 'report': print(write_report(args.folder, args.before, args.after or None))
     elif args.command == 'merge':
-        from toolcall_lab.serve import export_gguf, merge_adapter
+        from toolcall_lab.export import export_gguf, merge_adapter
         out = merge_adapter(args.adapter, _folder(args.out, '--out'), args.base)
         print(f'merged model: {out}')
         if args.gguf: print(f"GGUF + Modelfile: {export_gguf(out, Path(args.out)/'gguf', args.gguf_dtype)}")

@@ -12,6 +12,8 @@ from matplotlib import rcParams
 from matplotlib.figure import Figure  # a bare Figure draws headless, with no pyplot state or backend switch
 import pandas as pd
 
+from .config import Experiment
+
 # %% auto #0
 __all__ = ['Run', 'load_run', 'runs_table', 'plot_runs', 'compare', 'load_recipe', 'plot_recipe', 'load_study', 'plot_tradeoff',
            'load_curve', 'plot_learning_curve']
@@ -35,13 +37,11 @@ class Run:
 def load_run(path) -> Run:
     "Load an experiment from its folder or its `training_log.csv`."
     path = Path(path)
-    folder = path.parent if path.name == 'training_log.csv' else path
-    if not (folder/'training_log.csv').exists():
-        raise FileNotFoundError(f'{folder} has no training_log.csv; fix: pass an experiment folder written by `train`')
-    cfg_path = folder/'experiment_config.json'
-    config = json.loads(cfg_path.read_text()) if cfg_path.exists() else {}
-    log = pd.read_csv(folder/'training_log.csv')
-    return Run(folder, config, log)
+    exp = Experiment(path.parent if path.name == Experiment.LOG else path)
+    if not exp.log_path.exists():
+        raise FileNotFoundError(f'{exp.folder} has no {Experiment.LOG}; fix: pass an experiment folder written by `train`')
+    config = exp.read_config() if exp.config_path.exists() else {}
+    return Run(exp.folder, config, exp.read_log())
 
 # %% ../nbs/07_compare.ipynb #16c6a90f
 def runs_table(runs:list) -> pd.DataFrame:

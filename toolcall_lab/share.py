@@ -13,8 +13,8 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from .models import OFFLINE_MODELS
 from .builtin import BUILTINS
-from .train import TrainConfig
-from .evaluate import got_worse, metric_table, worse_metrics
+from .config import Experiment, TrainConfig
+from .evaluate import metric_table, worse_metrics
 
 # %% auto #0
 __all__ = ['EVAL_TAGS', 'TAGS', 'RESULT_FILES', 'is_hub_id', 'hub_model_id', 'load_evals', 'read_experiment', 'model_card',
@@ -42,22 +42,21 @@ EVAL_TAGS = ('base', 'lora')  # the evaluations `toolcall-lab demo` writes: befo
 
 def load_evals(experiment_dir, tags:tuple=EVAL_TAGS) -> dict:
     "`{tag: saved evaluation}` for every `eval_<tag>.json` in the folder, in `tags` order (missing ones left out)."
-    exp = Path(experiment_dir)
-    return {t: json.loads((exp/f'eval_{t}.json').read_text()) for t in tags if (exp/f'eval_{t}.json').exists()}
+    exp = Experiment(experiment_dir)
+    return {t: exp.read_eval(t) for t in tags if exp.eval_path(t).exists()}
 
 # %% ../nbs/08b_share.ipynb #11d571bd
 def read_experiment(experiment_dir) -> dict:
     "A training run's `experiment_config.json`, its config completed with `TrainConfig` defaults for older runs."
-    exp = Path(experiment_dir)
-    f = exp/'experiment_config.json'
-    if not f.exists(): raise FileNotFoundError(f"{exp} has no experiment_config.json, so it is not a training run's folder; "
-                                               "fix: pass the folder `toolcall-lab train` or `toolcall-lab demo` wrote (experiments/<run>/)")
-    run = json.loads(f.read_text())
+    exp = Experiment(experiment_dir)
+    if not exp.config_path.exists(): raise FileNotFoundError(f"{exp.folder} has no {Experiment.CONFIG}, so it is not a training run's folder; "
+                                                             "fix: pass the folder `toolcall-lab train` or `toolcall-lab demo` wrote (experiments/<run>/)")
+    run = exp.read_config()
     return run | {'config': asdict(TrainConfig()) | run.get('config', {})}
 
-# %% ../nbs/08b_share.ipynb #3f1c6ee0
+# %% ../nbs/08b_share.ipynb #a0a77e55
 TAGS = ['lora', 'tool-calling', 'trl', 'toolcall-lab']  # the card's Hub tags
-RESULT_FILES = ('experiment_config.json', 'training_log.csv', 'eval_*.json', 'eval_*.csv', 'report.md', '*.png', 'demo.json')  # shipped under results/
+RESULT_FILES = (Experiment.CONFIG, Experiment.LOG, 'eval_*.json', 'eval_*.csv', 'report.md', '*.png', 'demo.json')  # shipped under results/
 
 def _num(x, fmt:str='') -> str: return 'n/a' if x is None else format(x, fmt)
 
@@ -77,6 +76,7 @@ def _base_md(model:str, hub_id:str|None) -> str:
     if hub_id: return f"[`{hub_id}`](https://huggingface.co/{hub_id})."
     return f"`{model}`, which is not a Hugging Face Hub model: load the adapter onto the same weights it was trained on."
 
+# %% ../nbs/08b_share.ipynb #a03929a6
 def _data_md(run:dict) -> str:
     def source(d):
         if d in BUILTINS: return f"- `{d}`: built-in synthetic data of toolcall_lab ({', '.join(BUILTINS[d].langs)}); its test split uses phrasings and values never seen in training"
@@ -99,6 +99,7 @@ def _settings_md(run:dict) -> str:
             ('libraries', ', '.join(f'{k} {v}' for k, v in run.get('versions', {}).items()) or 'n/a')]
     return '| setting | value |\n|---|---|\n' + '\n'.join(f'| {k} | {v} |' for k, v in rows)
 
+# %% ../nbs/08b_share.ipynb #98e1fc10
 def _eval_md(evals:dict, tags:tuple) -> str:
     if not evals: return (f"No evaluation results were found in this run's folder (looked for {', '.join(f'`eval_{t}.json`' for t in tags)}), "
                           "so this card makes no claim about how well the model calls tools.")
@@ -121,6 +122,7 @@ def _usage_md(repo_id:str, base:str, fmt:str, merged:bool) -> str:
             f"Or serve it with toolcall_lab as an OpenAI-compatible endpoint that returns `tool_calls` (add `--mode chat` for a terminal chat):\n\n"
             f"```bash\nhf download {repo_id} --local-dir {local}\n{serve}\n```")
 
+# %% ../nbs/08b_share.ipynb #40dc70b9
 def _limits_md(run:dict, evals:dict, tags:tuple) -> str:
     c, out = run['config'], []
     if all(d in BUILTINS or d == 'all' for d in c['data']):
@@ -168,9 +170,9 @@ def check_repo_id(repo_id:str) -> str:
 
 def final_model_dir(experiment_dir) -> Path:
     "The `final_model/` adapter folder of a finished training run, or an error naming the folder and the fix."
-    fm = Path(experiment_dir)/'final_model'
+    fm = Experiment(experiment_dir).final_model
     if not (fm/'adapter_config.json').exists():
-        raise FileNotFoundError(f"{experiment_dir} has no final_model/ with a LoRA adapter (adapter_config.json); fix: pass the folder of a finished "
+        raise FileNotFoundError(f"{experiment_dir} has no {Experiment.FINAL_MODEL}/ with a LoRA adapter (adapter_config.json); fix: pass the folder of a finished "
                                 "`toolcall-lab train` or `toolcall-lab demo` run (experiments/<run>/), or wait until the run has finished")
     return fm
 
@@ -189,7 +191,7 @@ def stage_repo(experiment_dir, # a finished training run's folder
     exp, out = Path(experiment_dir), Path(out_dir)
     fm, run = final_model_dir(exp), read_experiment(exp)
     out.mkdir(parents=True, exist_ok=True)
-    from toolcall_lab.serve import merge_adapter  # lesson 08; imported here so sharing an adapter needs no serving packages
+    from toolcall_lab.export import merge_adapter  # lesson 08; imported here so sharing an adapter needs no serving packages
     if merged: merge_adapter(fm, out, base=run['config']['model'])
     else: _copy_adapter(fm, out, hub_model_id(run['config']['model']))
     for f in sorted({p for pat in RESULT_FILES for p in exp.glob(pat)}):
