@@ -9,7 +9,7 @@ from huggingface_hub import ModelCard
 from hypothesis import given, settings, strategies as st
 
 from toolcall_lab import share
-from toolcall_lab.evaluate import HEADLINE, LOWER_IS_BETTER
+from toolcall_lab.scoring import HEADLINE, LOWER_IS_BETTER
 from toolcall_lab.models import OFFLINE_MODELS, load_model
 from toolcall_lab.share import got_worse, metric_table, model_card, push
 
