@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from .data import DECISIONS
 from .scoring import HEADLINE, LOWER_IS_BETTER, RATES, confusion, format_metric, metric_label, rates
-from .evaluate import EvalResult, load_eval
+from .evaluate import load_eval
 
 _ORDER = ('decision_accuracy', *HEADLINE)  # the rates a plot shows: decision accuracy, then every headline metric
 
@@ -141,8 +141,8 @@ def write_report(out_dir, # folder holding `eval_<tag>.json` / `.csv`; the repor
 
 # %% ../nbs/06_evaluate.ipynb #24494141
 def _metrics_of(e) -> dict:
-    "The metrics of an `EvalResult`, of a saved evaluation (`eval_<tag>.json` read as a dict), or a metrics dict itself."
-    return e.metrics if isinstance(e, EvalResult) else e.get('metrics', e)
+    "The metrics of an `EvalResult` (anything with `metrics`), of a saved evaluation (`eval_<tag>.json` read as a dict), or a metrics dict itself."
+    return e.metrics if hasattr(e, 'metrics') else e.get('metrics', e)
 
 def metric_value(m:dict|None) -> float|None:
     "A metric's value (`m` as `summarize` writes it); None when missing or NaN (the rate applied to no turn)."
