@@ -10,7 +10,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 
 from .models import DEFAULT_MODEL, OFFLINE_MODELS, UserError, load_model, prepare_model
-from .inference import as_tools, generate, make_call, tool_loop
+from .inference import as_tools
 from .templates import with_tool_template
 from .data import DataError
 from .config import Experiment, TrainConfig, atomic_write, check_value, config_from_dict, load_config, new_experiment_dir, preflight
@@ -279,6 +279,7 @@ def _end_process_group():
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
+# %% ../nbs/09_cli.ipynb #b2e444ee
 def _run(args, argv:list|None=None):
     "Run the command `args` names."
     if args.command == 'demo': run_pipeline(config_from_args(args, base=DEMO), args.limit or None, args.max_new_tokens, args.val_limit or None)
