@@ -6,7 +6,7 @@ appended to a study file. Lesson 07 reads the lines; `make demo` runs have no he
 import json, sys
 from pathlib import Path
 
-from toolcall_lab.evaluate import HEADLINE
+from toolcall_lab.scoring import HEADLINE
 
 exp, tag, out = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 d = json.loads((exp/'demo.json').read_text())

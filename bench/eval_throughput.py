@@ -11,7 +11,8 @@ import argparse, json, time
 import pandas as pd
 import torch
 
-from toolcall_lab.evaluate import HEADLINE, eval_turns, generate_batch, render_prompts, sample_turns, summarize, turn_row
+from toolcall_lab.evaluate import generate_batch, render_prompts, sample_turns, turn_row
+from toolcall_lab.scoring import HEADLINE, eval_turns, summarize
 from toolcall_lab.models import DEFAULT_MODEL, load_model
 from toolcall_lab.templates import with_tool_template
 from toolcall_lab.train import load_data

@@ -29,7 +29,8 @@ if DRY: os.environ['CUDA_VISIBLE_DEVICES'] = ''  # hide any GPU before torch loo
 import torch
 
 import yaml
-from toolcall_lab.evaluate import HEADLINE, eval_turns, evaluate_model, render_prompts, sample_turns
+from toolcall_lab.evaluate import evaluate_model, render_prompts, sample_turns
+from toolcall_lab.scoring import HEADLINE, eval_turns
 from toolcall_lab.models import load_model
 from toolcall_lab.export import compare_models, export_gguf, merge_adapter
 from toolcall_lab.config import Experiment, TrainConfig

@@ -15,7 +15,8 @@ import torch
 
 from toolcall_lab.builtin import load_builtin
 from toolcall_lab.config import Experiment
-from toolcall_lab.evaluate import eval_turns, generate_batch, render_prompts, sample_turns
+from toolcall_lab.evaluate import generate_batch, render_prompts, sample_turns
+from toolcall_lab.scoring import eval_turns
 from toolcall_lab.models import load_model
 
 

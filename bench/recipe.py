@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from toolcall_lab.evaluate import HEADLINE, evaluate_model
+from toolcall_lab.evaluate import evaluate_model
+from toolcall_lab.scoring import HEADLINE
 from toolcall_lab.data import to_record
 from toolcall_lab.masking import tokenize_dataset
 from toolcall_lab.models import load_model

@@ -1,7 +1,8 @@
 "The demo's data and evaluation choices: the language filter end to end, shorter training prompts, renamed tools only in training, and the evaluation speed-up that must not change a token."
 import pytest
 
-from toolcall_lab.evaluate import _generate_padded, _generate_shrinking, eval_turns, generate_batch, render_prompts
+from toolcall_lab.evaluate import _generate_padded, _generate_shrinking, generate_batch, render_prompts
+from toolcall_lab.scoring import eval_turns
 from toolcall_lab.models import load_tokenizer, tiny_model
 from toolcall_lab.templates import with_tool_template
 from toolcall_lab.config import ConfigError, TrainConfig

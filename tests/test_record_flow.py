@@ -5,7 +5,8 @@ import json
 import pytest
 
 from toolcall_lab.data import to_dataset, to_record
-from toolcall_lab.evaluate import eval_turns, render_prompts
+from toolcall_lab.evaluate import render_prompts
+from toolcall_lab.scoring import eval_turns
 from toolcall_lab.inference import build_prompt
 from toolcall_lab.loading import normalize_record
 from toolcall_lab.masking import assistant_mask

@@ -9,7 +9,8 @@ from huggingface_hub import ModelCard
 from hypothesis import given, settings, strategies as st
 
 from toolcall_lab import share
-from toolcall_lab.evaluate import HEADLINE, LOWER_IS_BETTER, got_worse, metric_table
+from toolcall_lab.scoring import HEADLINE, LOWER_IS_BETTER
+from toolcall_lab.report import got_worse, metric_table
 from toolcall_lab.models import OFFLINE_MODELS, load_model
 from toolcall_lab.share import model_card, push
 

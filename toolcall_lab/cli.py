@@ -4,26 +4,26 @@
 
 # %% ../nbs/09_cli.ipynb #b2998181
 from __future__ import annotations
-import argparse, importlib, json, math, sys, time, typing
+import argparse, importlib, json, sys, time, typing
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 
 from .models import DEFAULT_MODEL, OFFLINE_MODELS, UserError, load_model, prepare_model
-from .formats import as_tools, make_call
-from .inference import generate, tool_loop
+from .formats import as_tools
 from .templates import with_tool_template
 from .data import DataError
 from .config import Experiment, TrainConfig, atomic_write, check_value, config_from_dict, load_config, new_experiment_dir, preflight
 from .train import is_main_process, load_base, load_data, model_dtype, resume_config, sweep, sweep_commands, train
 from .unseen import load_unseen
-from .evaluate import HEADLINE, LOWER_IS_BETTER, evaluate_model, load_eval, write_report
+from .evaluate import evaluate_model
+from .report import headline, metric_values, write_report
 from .compare import compare
 from .share import push
 
 # %% auto #0
-__all__ = ['DEMO', 'DEMO_LIMIT', 'DEMO_VAL_LIMIT', 'USER_ERRORS', 'config_from_args', 'metric_values', 'headline', 'phase',
-           'run_pipeline', 'build_parser', 'trained_langs', 'run_eval', 'import_function', 'run_serve', 'main']
+__all__ = ['DEMO', 'DEMO_LIMIT', 'DEMO_VAL_LIMIT', 'USER_ERRORS', 'config_from_args', 'phase', 'run_pipeline', 'build_parser',
+           'trained_langs', 'run_eval', 'import_function', 'run_serve', 'main']
 
 # %% ../nbs/09_cli.ipynb #9133e86e
 def _add_train_flags(p:argparse.ArgumentParser, skip:tuple=()):
@@ -49,22 +49,6 @@ DEMO = dict(data=['structural', 'when2call', 'helpdesk'], langs=['en'], train_di
             max_length=512, warmup_ratio=0.1, output_dir='experiments')  # lesson 07's recipe study: English for an English model, steps of 2 records
 DEMO_LIMIT = None  # test turns evaluated by the demo: all of them (96 records, 120+ turns, half of them calls)
 DEMO_VAL_LIMIT = 24  # validation turns (phrasings seen in training) evaluated after fine-tuning
-
-# %% ../nbs/09_cli.ipynb #a63b0986
-def metric_values(res) -> dict:
-    "The headline metrics of an `EvalResult` as `{metric: value}`, `None` where a metric applied to no turn."
-    v = {k: res.metrics.get(k, {}).get('value') for k in HEADLINE}
-    return {k: None if x is None or math.isnan(x) else x for k, x in v.items()}
-
-def headline(results:list) -> str:
-    "A plain-text table of every headline metric of one or more evaluations, with the change when there are two."
-    w, two = max([12, *(len(r.tag) + 2 for r in results)]), len(results) == 2
-    fmt = lambda x: 'n/a' if x is None else f'{x:.3f}'
-    rows = [f"{'metric':<24}" + ''.join(f'{r.tag:>{w}}' for r in results) + (f"{'change':>{w}}" if two else '')]
-    for k, vals in zip(HEADLINE, zip(*(metric_values(r).values() for r in results))):
-        change = ('n/a' if None in vals else f'{vals[1] - vals[0]:+.3f}') if two else ''
-        rows.append(f"{k + (' ↓' if k in LOWER_IS_BETTER else ''):<24}" + ''.join(f'{fmt(x):>{w}}' for x in vals) + f'{change:>{w}}' * two)
-    return '\n'.join(rows)
 
 # %% ../nbs/09_cli.ipynb #d4c78a32
 @contextmanager
@@ -295,6 +279,7 @@ def _end_process_group():
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
+# %% ../nbs/09_cli.ipynb #b2e444ee
 def _run(args, argv:list|None=None):
     "Run the command `args` names."
     if args.command == 'demo': run_pipeline(config_from_args(args, base=DEMO), args.limit or None, args.max_new_tokens, args.val_limit or None)

@@ -14,7 +14,7 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from .models import OFFLINE_MODELS
 from .builtin import BUILTINS
 from .config import Experiment, TrainConfig
-from .evaluate import metric_table, worse_metrics
+from .report import metric_table, worse_metrics
 
 # %% auto #0
 __all__ = ['EVAL_TAGS', 'TAGS', 'RESULT_FILES', 'is_hub_id', 'hub_model_id', 'load_evals', 'read_experiment', 'model_card',
