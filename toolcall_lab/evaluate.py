@@ -14,7 +14,7 @@ import torch
 from transformers import DynamicCache
 
 from .formats import get_format
-from .inference import Generation, build_prompt
+from .inference import GREEDY, Generation, build_prompt
 from .models import end_of_turn_ids
 from .data import DECISIONS
 from .templates import chat_template_for
@@ -40,7 +40,7 @@ def _generate_padded(model, tok, texts:list, max_new_tokens:int, stop:list) -> t
     enc = left_padded_batch(tok, texts, model.device)
     t = time.perf_counter()
     with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, temperature=None, top_p=None, top_k=None,
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, **GREEDY,
                              eos_token_id=stop, pad_token_id=tok.pad_token_id, use_cache=True)
     seconds = time.perf_counter() - t
     new = out[:, enc['input_ids'].shape[1]:].tolist()

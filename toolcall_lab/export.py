@@ -16,7 +16,9 @@ from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX as QW
 
 from .formats import FAMILIES, FORMATS, Framing, get_family, get_format, make_call
 from .models import end_of_turn_token, load_model, peft_deprecation_silenced
+from .inference import GREEDY
 from .templates import TEMPLATE_FAMILIES, template_family, with_tool_template
+from .evaluate import left_padded_batch
 
 # %% auto #0
 __all__ = ['OLLAMA_TEMPLATES', 'random_adapter', 'merge_adapter', 'Parity', 'compare_models', 'permute_qk', 'write_gguf',
@@ -65,21 +67,15 @@ class Parity:
         return (f'| prompts | positions | max \\|logit\\| | max \\|Δlogit\\| | greedy equal |\n|---|---|---|---|---|\n'
                 f'| {self.prompts} | {self.positions} | {self.max_logit:.1f} | {self.max_logit_diff:.2e} | {self.greedy_equal} |')
 
-def _encode(tok, texts):
-    "Left-padded batch of `texts` without added special tokens (the chat template already wrote them)."
-    side, tok.padding_side = tok.padding_side, 'left'
-    try: return tok(texts, return_tensors='pt', padding=True, add_special_tokens=False)
-    finally: tok.padding_side = side
-
 @torch.inference_mode()
 def compare_models(a, b, tok, texts:list, # prompts, e.g. rendered chat turns
                    max_new_tokens:int=12 # greedy tokens compared per prompt
                   ) -> Parity:
     "Max abs logit difference over a padded batch of `texts`, and whether greedy continuations match."
-    enc = _encode(tok, texts).to(a.device)
+    enc = left_padded_batch(tok, texts, a.device)  # the batch evaluation uses (lesson 06)
     mask = enc['attention_mask'].bool()
     la, lb = a(**enc).logits.float()[mask], b(**enc).logits.float()[mask]
-    greedy = dict(max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id, temperature=None, top_p=None, top_k=None)
+    greedy = dict(max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, **GREEDY)
     same = torch.equal(a.generate(**enc, **greedy), b.generate(**enc, **greedy))
     return Parity((la - lb).abs().max().item(), same, len(texts), int(mask.sum()), la.abs().max().item())
 

@@ -13,8 +13,8 @@ from fastcore.meta import delegates
 from .formats import Parsed, as_tools, get_format
 
 # %% auto #0
-__all__ = ['template_renders_tools', 'tools_in_text', 'build_prompt', 'Generation', 'generate', 'check_arguments', 'call_tool',
-           'tool_loop']
+__all__ = ['GREEDY', 'template_renders_tools', 'tools_in_text', 'build_prompt', 'Generation', 'generate', 'check_arguments',
+           'call_tool', 'tool_loop']
 
 # %% ../nbs/01_inference_basics.ipynb #8e84c891
 def template_renders_tools(tok, chat_template:str|None=None) -> bool:
@@ -65,6 +65,8 @@ class Generation:
         return f'```\n{self.text}\n```\n\n{self.parsed._repr_markdown_()}\n\n*{stats}*'
 
 # %% ../nbs/01_inference_basics.ipynb #9f508041
+GREEDY = dict(do_sample=False, temperature=None, top_p=None, top_k=None)  # greedy decoding, with the sampling settings a generation config may hold cleared
+
 def generate(model, tok, messages:list, # chat messages (the canonical record's `messages`)
              tools:list|None=None, # tool schemas or typed, documented Python functions
              fmt='hermes', # tool-call format used to offer tools (when the template can't) and to parse calls
@@ -82,7 +84,7 @@ def generate(model, tok, messages:list, # chat messages (the canonical record's 
     from transformers import TextStreamer
     prompt = build_prompt(tok, messages, tools, fmt, chat_template) + prefill
     enc = tok(prompt, return_tensors='pt', add_special_tokens=False).to(model.device)
-    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False, temperature=None, top_p=None, top_k=None)
+    sampling = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else GREEDY
     if seed is not None: torch.manual_seed(seed)
     streamer = TextStreamer(tok, skip_prompt=True, skip_special_tokens=True) if stream else None
     t = time.perf_counter()
