@@ -27,7 +27,7 @@ help:
 	@echo "make model-qwen  install the opt-in Qwen2.5-Coder-0.5B offline model"
 	@echo "make gpu-check  on a CUDA machine: QLoRA train, eval, merge, GGUF, one JSON summary (DRY=1: CPU dry run)"
 	@echo "make docs-check  build the docs, then render every page in headless Chromium and check its title"
-	@echo "make export    notebooks -> toolcall_lab/*.py (tools/nbexport.py: use it, not plain nbdev_export), clean them, regenerate README.md"
+	@echo "make export    notebooks -> toolcall_lab/*.py (nbdev_export), clean them, regenerate README.md"
 	@echo "make nbs       re-run the lessons and store their outputs (NB=nbs/01_inference_basics.ipynb for one)"
 	@echo "make readme    regenerate README.md from nbs/index.ipynb"
 	@echo "make lint      ruff: unused and duplicate imports and names (F401, F811, F841); make test runs it too"
@@ -78,7 +78,7 @@ readme: venv
 	$(PY) tools/make_readme.py
 
 export: venv
-	$(PY) tools/nbexport.py && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py
+	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py
 
 nbs: venv  ## re-run lessons and store their outputs (NB=nbs/01_inference_basics.ipynb for one)
 	$(PY) tools/run_nbs.py $(NB) && $(VENV)/bin/nbdev_clean && $(PY) tools/make_readme.py

@@ -8,7 +8,7 @@ BIN = Path(sys.executable).parent
 
 def _copy(tmp_path):
     dst = tmp_path / 'repo'
-    for name in ['nbs', 'toolcall_lab', 'tools', 'settings.ini', 'setup.py', 'pyproject.toml', 'README.md', '_quarto.yml']:
+    for name in ['nbs', 'toolcall_lab', 'settings.ini', 'setup.py', 'pyproject.toml', 'README.md', '_quarto.yml']:
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst / name) if src.exists() else None
     return dst
@@ -20,18 +20,18 @@ def _differences(a: Path, b: Path, pattern: str):
 
 
 def test_export_changes_nothing(tmp_path):
-    "`make export` (tools/nbexport.py: nbdev's export, each module written fresh by its first lesson) reproduces toolcall_lab/, twice."
+    "`nbdev_export` reproduces toolcall_lab/, and a second export changes nothing (a module a lesson writes besides its own is started by a notebook in nbs/modules/)."
     repo = _copy(tmp_path)
     for _ in range(2):
-        subprocess.run([sys.executable, repo / 'tools' / 'nbexport.py'], cwd=repo, check=True)
-        assert _differences(ROOT / 'toolcall_lab', repo / 'toolcall_lab', '*.py') == [], 'run `make export` and commit toolcall_lab/'
+        subprocess.run([BIN / 'nbdev_export'], cwd=repo, check=True)
+        assert _differences(ROOT / 'toolcall_lab', repo / 'toolcall_lab', '*.py') == [], 'run nbdev_export and commit toolcall_lab/'
 
 
 def test_export_writes_a_lessons_other_modules_fresh(tmp_path):
-    "A module a lesson writes with `#| export name` is created when missing (plain `nbdev_export` needs it to exist and appends to it: nbdev #742)."
+    "A module a lesson writes with `#| export name` is created when missing (nbdev appends to it: its start is in nbs/modules/, nbdev #742)."
     repo = _copy(tmp_path)
     (repo / 'toolcall_lab' / 'checks.py').unlink()
-    subprocess.run([sys.executable, repo / 'tools' / 'nbexport.py'], cwd=repo, check=True)
+    subprocess.run([BIN / 'nbdev_export'], cwd=repo, check=True)
     assert _differences(ROOT / 'toolcall_lab', repo / 'toolcall_lab', '*.py') == []
 
 

@@ -511,8 +511,9 @@ def api_docs(mods: Modules, mod: str, path: Path) -> list:
     return [doc_from_ast(n, nodes[n], src) if n in nodes else Doc(n, 'value', value='…', source='source') for n in names]
 
 def lesson_of(path: Path, lessons: dict) -> str:
-    "Page of the notebook a module is generated from."
-    m = re.search(r'File to edit: \.\./(?:nbs/)?([^\s]+?)\.ipynb', path.read_text()[:2000])
+    "Page of the lesson a module is written from: the first lesson (a notebook right in nbs/) with a cell in it, else the notebook it names."
+    src = path.read_text()  # a module a lesson writes besides its own is started by a notebook in nbs/modules/, which has no page
+    m = re.search(r'^# %% \.\./nbs/([^/\s]+)\.ipynb', src, re.M) or re.search(r'File to edit: \.\./(?:nbs/)?([^\s]+?)\.ipynb', src[:2000])
     return f'{Path(m.group(1)).name}.html' if m else ''
 
 def render_api(mods: Modules, mod: str, site: Site, lessons: dict, index: dict) -> Page:

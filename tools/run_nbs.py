@@ -33,7 +33,9 @@ def run(path: Path, timeout: int = 1800, keep_slow: bool = False):
     import torch
     # `#| cuda` cells need a GPU: without one they are left as they are (not run, outputs kept), as nbdev_test skips them;
     # with keep_slow, so are `#| slow` cells (a real run stored once, when only the cells around it changed)
-    skipped = [c for c in nb.cells if c.cell_type == 'code' and ((_flagged(c, 'cuda') and not torch.cuda.is_available()) or (keep_slow and _flagged(c, 'slow')))]
+    # and `#| eval: false` cells (an example that needs a login or a server) are never run, as nbdev_test does not run them
+    skipped = [c for c in nb.cells if c.cell_type == 'code' and ((_flagged(c, 'cuda') and not torch.cuda.is_available()) or (keep_slow and _flagged(c, 'slow'))
+                                                              or directives(c.source).get('eval', '').lower() == 'false')]
     for c in skipped: c.cell_type = 'raw'
     t = time.perf_counter()
     starts = {}
