@@ -1,9 +1,10 @@
 "The library is generated from the notebooks: exporting and cleaning a copy of the repo must change nothing."
-import filecmp, shutil, subprocess, sys
+import filecmp, os, shutil, subprocess, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+ENV = {k: v for k, v in os.environ.items() if k != 'IN_TEST'}  # nbdev_test sets IN_TEST in this process, and nbdev_export does nothing under it
 
 
 def _copy(tmp_path):
@@ -23,7 +24,7 @@ def test_export_changes_nothing(tmp_path):
     "`nbdev_export` reproduces toolcall_lab/, and a second export changes nothing (a module a lesson writes besides its own is started by a notebook in nbs/modules/)."
     repo = _copy(tmp_path)
     for _ in range(2):
-        subprocess.run([BIN / 'nbdev_export'], cwd=repo, check=True)
+        subprocess.run([BIN / 'nbdev_export'], cwd=repo, check=True, env=ENV)
         assert _differences(ROOT / 'toolcall_lab', repo / 'toolcall_lab', '*.py') == [], 'run nbdev_export and commit toolcall_lab/'
 
 
@@ -31,13 +32,13 @@ def test_export_writes_a_lessons_other_modules_fresh(tmp_path):
     "A module a lesson writes with `#| export name` is created when missing (nbdev appends to it: its start is in nbs/modules/, nbdev #742)."
     repo = _copy(tmp_path)
     (repo / 'toolcall_lab' / 'checks.py').unlink()
-    subprocess.run([BIN / 'nbdev_export'], cwd=repo, check=True)
+    subprocess.run([BIN / 'nbdev_export'], cwd=repo, check=True, env=ENV)
     assert _differences(ROOT / 'toolcall_lab', repo / 'toolcall_lab', '*.py') == []
 
 
 def test_clean_changes_nothing(tmp_path):
     repo = _copy(tmp_path)
-    subprocess.run([BIN / 'nbdev_clean'], cwd=repo, check=True)
+    subprocess.run([BIN / 'nbdev_clean'], cwd=repo, check=True, env=ENV)
     assert _differences(ROOT / 'nbs', repo / 'nbs', '*.ipynb') == [], 'run nbdev_clean and commit nbs/'
 
 
