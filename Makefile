@@ -16,7 +16,7 @@ export OMP_NUM_THREADS ?= 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo course test lint lab docs readme export nbs model-qwen gpu-check
+.PHONY: help venv demo course test lint lab docs readme export nbs model-qwen gpu-check gguf-check
 
 help:
 	@echo "make demo      set up .venv and run the main job end to end"
@@ -26,6 +26,7 @@ help:
 	@echo "make docs      build the docs site into _docs/"
 	@echo "make model-qwen  install the opt-in Qwen2.5-Coder-0.5B offline model"
 	@echo "make gpu-check  on a CUDA machine: QLoRA train, eval, merge, GGUF, one JSON summary (DRY=1: CPU dry run)"
+	@echo "make gguf-check  build llama-cpp-python from source (once, ~3.5 min on 2 cores), check our GGUF files in llama.cpp, one JSON summary"
 	@echo "make docs-check  build the docs, then render every page in headless Chromium and check its title"
 	@echo "make export    notebooks -> toolcall_lab/*.py (nbdev_export), clean them, regenerate README.md"
 	@echo "make nbs       re-run the lessons and store their outputs (NB=nbs/01_inference_basics.ipynb for one)"
@@ -94,3 +95,11 @@ ifeq ($(DRY),)
 	$(PIP) install -q -c constraints.txt -e ".[qlora]"
 endif
 	HF_HUB_OFFLINE=1 $(PY) bench/gpu_check.py $(if $(DRY),--dry) --out gpu_check.json
+
+# llama.cpp's Python binding, compiled here for this CPU (no prebuilt wheel: the check runs the code this machine would run);
+# the build is timed and its seconds go into the summary. Not part of `make test`: the build takes far longer than the tests.
+gguf-check: venv  ## llama.cpp loads our llama/qwen2 GGUF files, greedy parity with transformers, the embedded chat template
+	@build=""; if ! $(PY) -c "import llama_cpp" 2>/dev/null; then start=$$(date +%s); \
+		CMAKE_ARGS="-DGGML_NATIVE=ON" $(PIP) install -c constraints.txt --no-binary llama-cpp-python -e ".[gguf_check]" || exit 1; \
+		build="--build-s $$(( $$(date +%s) - start ))"; fi; \
+	HF_HUB_OFFLINE=1 $(PY) bench/gguf_check.py --out gguf_check.json $$build

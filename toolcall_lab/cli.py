@@ -165,7 +165,7 @@ def _add_shipping_commands(sub):
     mg.add_argument('-o', '--out', required=True)
     mg.add_argument('--base', help='base model (default: the one recorded in the adapter)')
     mg.add_argument('--gguf', action='store_true', help='also write model.gguf and an Ollama Modelfile into OUT/gguf')
-    mg.add_argument('--gguf-dtype', default='f16', choices=['f16', 'f32'])
+    mg.add_argument('--gguf-dtype', default='f16', choices=['f16', 'q8_0', 'f32'])
     sv = sub.add_parser('serve', help='serve a model: terminal chat, OpenAI-compatible HTTP, or Gradio')
     sv.add_argument('--model', default=DEFAULT_MODEL, help='alias, merged model folder, .gguf file or hub id')
     sv.add_argument('--adapter', help='serve base model + this adapter instead of a merged model')

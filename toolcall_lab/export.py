@@ -149,6 +149,8 @@ def _gguf_arch(cfg) -> _GGUFArch:
     if getattr(cfg, 'use_sliding_window', False): raise NotImplementedError('sliding-window attention is not exported; llama.cpp runs qwen2 with full attention')
     return _GGUF_ARCHS[cfg.model_type]
 
+_FILE_TYPES = {'f32': gguf.LlamaFileType.ALL_F32, 'f16': gguf.LlamaFileType.MOSTLY_F16, 'q8_0': gguf.LlamaFileType.MOSTLY_Q8_0}
+
 def _add_hparams(w:gguf.GGUFWriter, cfg, dtype:str):
     "Write a config's hyper-parameters into GGUF metadata (under the writer's architecture prefix)."
     rope = getattr(cfg, 'rope_parameters', None) or {}
@@ -158,9 +160,17 @@ def _add_hparams(w:gguf.GGUFWriter, cfg, dtype:str):
     w.add_rope_dimension_count(getattr(cfg, 'head_dim', None) or cfg.hidden_size // cfg.num_attention_heads)
     w.add_rope_freq_base(float(rope.get('rope_theta', getattr(cfg, 'rope_theta', 10000.0))))
     w.add_layer_norm_rms_eps(cfg.rms_norm_eps); w.add_vocab_size(cfg.vocab_size)
-    w.add_file_type(gguf.LlamaFileType.ALL_F32 if dtype == 'f32' else gguf.LlamaFileType.MOSTLY_F16)
+    w.add_file_type(_FILE_TYPES[dtype])
 
 # %% ../nbs/08_merge_serve.ipynb #d9d8a492
+_Q8_0 = gguf.GGMLQuantizationType.Q8_0
+
+def _gguf_data(a:np.ndarray, dtype:str) -> tuple:
+    "One weight as a `dtype` file stores it, and its GGUF type when quantized: vectors (norms, biases) in f32; matrices in f16, or in Q8_0 where rows split into whole blocks of 32."
+    if a.ndim == 1 or dtype == 'f32': return a.astype(np.float32), None
+    if dtype == 'q8_0' and a.shape[-1] % gguf.GGML_QUANT_SIZES[_Q8_0][0] == 0: return gguf.quants.quantize(a, _Q8_0), _Q8_0
+    return a.astype(np.float16), None
+
 def _add_tensors(w:gguf.GGUFWriter, model, dtype:str, arch:_GGUFArch):
     "Write a model's weights under GGUF names, q/k permuted where llama.cpp's rotary layout needs it."
     cfg = model.config
@@ -172,14 +182,15 @@ def _add_tensors(w:gguf.GGUFWriter, model, dtype:str, arch:_GGUFArch):
         a = t.detach().float().cpu().numpy()
         if arch.permute_qk and name.endswith('self_attn.q_proj.weight'): a = permute_qk(a, cfg.num_attention_heads)
         if arch.permute_qk and name.endswith('self_attn.k_proj.weight'): a = permute_qk(a, cfg.num_attention_heads, cfg.num_key_value_heads)
-        w.add_tensor(gname, a.astype(np.float16 if dtype == 'f16' and a.ndim > 1 else np.float32))
+        data, qtype = _gguf_data(a, dtype)
+        w.add_tensor(gname, data, raw_dtype=qtype)
 
 def write_gguf(model, tok, path, # the `.gguf` file to write
-               dtype:str='f32', # `f32` (exact) or `f16` (half the size)
+               dtype:str='f32', # `f32` (exact), `f16` (half the size) or `q8_0` (8-bit blocks, about a quarter)
                name:str|None=None # `general.name` in the metadata; default: the file's stem
               ) -> Path:
     "Write a llama or qwen2 transformers model and its tokenizer (with chat template) to one GGUF file."
-    if dtype not in ('f32', 'f16'): raise ValueError(f"dtype must be 'f32' or 'f16', not {dtype!r}")
+    if dtype not in _FILE_TYPES: raise ValueError(f"dtype must be one of {', '.join(_FILE_TYPES)}, not {dtype!r}")
     arch = _gguf_arch(model.config)
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     w = gguf.GGUFWriter(path, gguf.MODEL_ARCH_NAMES[arch.arch])
@@ -293,7 +304,7 @@ def check_modelfile(text:str, fmt='hermes', # the tool format the template shoul
 # %% ../nbs/08_merge_serve.ipynb #debea492
 def export_gguf(model_dir, # a saved model folder, e.g. from `merge_adapter`
                 out_dir, # folder for `<name>.gguf` and `Modelfile`
-                dtype:str='f16', # `f16` (half the size) or `f32` (exact)
+                dtype:str='f16', # `f16` (half the size), `q8_0` (about a quarter) or `f32` (exact)
                 name:str='model', # file stem of the GGUF
                 system:str|None=None, # default system prompt baked into the Modelfile
                 fmt=None # tool format the model was trained with (the experiment's `fmt`); default: the one its chat template writes
