@@ -34,8 +34,9 @@ from toolcall_lab.inference import GREEDY, build_prompt
 from toolcall_lab.models import end_of_turn_ids, load_model
 from toolcall_lab.templates import example_records, with_tool_template
 
-# A logit gap (transformers' logit of its pick minus its logit of llama.cpp's pick) above this many times the largest
-# |Δlogit| seen before the divergence is not a rounding tie: the runtimes compute different models.
+# A divergence is a float-rounding tie when transformers' logit gap between the two picks is no more than this many
+# times the runtimes' disagreement elsewhere: every logit of the earlier steps, and the other logits of this step (the
+# two picked tokens left out, since a divergence itself means they disagree by at least half the gap).
 GAP_FACTOR = 2.0
 # The largest |Δlogit| between transformers (fp32) and llama.cpp allowed per file type: an f32 file runs with an f32 KV
 # cache, the same arithmetic in another order; an f16 file rounds every weight to 11 significant bits, and llama.cpp's
@@ -54,7 +55,10 @@ def compare_greedy(hf_tokens:list, cpp_tokens:list, hf_logits:list, cpp_logits:l
     if k is not None and k < n:
         a, b = hf_tokens[k], cpp_tokens[k]
         hf_gap, cpp_gap = float(hf_logits[k][a] - hf_logits[k][b]), float(cpp_logits[k][b] - cpp_logits[k][a])
-        out['first_divergence'] = dict(step=k, hf_token=a, cpp_token=b, hf_gap=hf_gap, cpp_gap=cpp_gap, rounding=hf_gap <= GAP_FACTOR * max(diff, 1e-6))
+        here = np.abs(np.asarray(hf_logits[k]) - np.asarray(cpp_logits[k])); here[[a, b]] = 0
+        other = max([float(np.abs(np.asarray(hf_logits[i]) - np.asarray(cpp_logits[i])).max()) for i in range(k)] + [float(here.max())])
+        out['first_divergence'] = dict(step=k, hf_token=a, cpp_token=b, hf_gap=hf_gap, cpp_gap=cpp_gap, other_logit_diff=other,
+                                       rounding=hf_gap <= GAP_FACTOR * other)
     elif k is not None: out['first_divergence'] = dict(step=k, rounding=False, note='one run stopped, the other did not')
     return out
 

@@ -11,7 +11,7 @@ demo's split, as the demo's evaluation picks them; `--limit` for fewer), prompts
 `--max-new-tokens`. The texts are parsed and scored by `evaluate.turn_row` and `scoring.summarize`, exactly as
 `evaluate_model` scores transformers' generations; the demo's own transformers evaluation (`eval_lora.json`) is
 printed alongside when it scored the same turns. tokens/s is generated tokens over the wall time of the generation
-(prompt processing included), on `--threads` CPU threads."""
+(prompt processing included), on `--threads` CPU threads, after an untimed warm-up of each file."""
 import argparse, json, tempfile, time
 from pathlib import Path
 
@@ -32,6 +32,7 @@ def run_llama(path:Path, tok, turns:list, prompts:list, fmt:str, args) -> tuple:
     from llama_cpp import Llama
     llm = Llama(str(path), n_ctx=4096, n_threads=args.threads, n_batch=512, verbose=False)
     stop, parse, rows, total = set(end_of_turn_ids(tok)), get_format(fmt), [], 0.0
+    for _, _ in zip(llm.generate(tok(prompts[0], add_special_tokens=False)['input_ids'], temp=0.0, top_k=1), range(4)): pass  # warm-up, untimed
     for turn, prompt in zip(turns, prompts):
         ids = tok(prompt, add_special_tokens=False)['input_ids']
         t, new = time.perf_counter(), []
