@@ -38,7 +38,10 @@ NODE = {'type': 'function', 'function': {'name': 'POST /db/node', 'description':
 ROUTES = {'messages': [{'role': 'user', 'content': 'Create node 1.'},
                        {'role': 'assistant', 'content': '', 'tool_calls': [{'type': 'function', 'function': {'name': 'POST /db/node', 'arguments': '{"Assign": {"1": {}}}'}}]}],
           'tools': [NODE]}
-VALID_NAMES = [RECORD, OPENAI, INSTRUCTKR, HERMES, SHAREGPT]  # rename changes nothing in these
+_FIXTURES = Path(__file__).parent/'fixtures'
+GLAIVE = json.loads((_FIXTURES/'glaive_v2.jsonl').read_text().splitlines()[2])  # published shapes (test_public_data.py): parallel calls and results
+XLAM = json.loads((_FIXTURES/'xlam_60k.jsonl').read_text().splitlines()[1])  # parallel calls, Python-style parameter types
+VALID_NAMES = [RECORD, OPENAI, INSTRUCTKR, HERMES, SHAREGPT, GLAIVE, XLAM]  # rename changes nothing in these
 GOODS = VALID_NAMES + [ROUTES]
 
 def test_goods_are_clean():
@@ -48,9 +51,11 @@ def test_goods_are_clean():
 
 # --- strategies ---------------------------------------------------------------------------------------------------
 KEYS = ['role', 'content', 'name', 'type', 'function', 'arguments', 'parameters', 'tools', 'messages', 'tool_calls', 'id',
-        'tool_call_id', 'text', 'from', 'value', 'conversations', 'system', 'properties', 'pattern', 'reasoning', 'x']
+        'tool_call_id', 'text', 'from', 'value', 'conversations', 'system', 'properties', 'pattern', 'reasoning', 'x', 'chat', 'query', 'answers']
 WORDS = ['', 'user', 'assistant', 'tool', 'system', 'function', 'ipython', 'object', 'string', 'get_weather', 'POST /db/node',
-         '{"a": 1}', '[1, 2]', '{', '[', '<tool_call>', '<function=f>{"a": 1', 'text', 'image_url', 'null', '^(a+)+$']
+         '{"a": 1}', '[1, 2]', '{', '[', '<tool_call>', '<function=f>{"a": 1', 'text', 'image_url', 'null', '^(a+)+$',
+         'USER: hi\nASSISTANT: <functioncall> {"name": "f", "arguments": \'{"a": 1}\'}', 'FUNCTION RESPONSE: {}', '<functioncall>', 'SYSTEM: -\n{"name": "f"}',
+         'str, optional', 'List[int]', 'Callable[[int], int]']
 # values JSON, Arrow or a tokenizer cannot hold, or that overflow float arithmetic: integers of 400 and of over 4,300 digits, NaN, infinities,
 # the largest and smallest floats, lone surrogates (what `json` makes of "\ud800")
 HOSTILE_SCALARS = [10**400, -10**400, float('inf'), float('-inf'), float('nan'), 1.7976931348623157e308, 5e-324, 2**63, '\ud800', 'ok \udfff', '9' * 5000]

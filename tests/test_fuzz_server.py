@@ -1,4 +1,4 @@
-"Robustness of the OpenAI-compatible server: every client error is a 4xx with a short OpenAI-style error body, a server fault is a generic 500 that keeps the connection, the body limit holds for chunked uploads, `tool_choice` is honoured, and the optional API key is enforced."
+"Robustness of the OpenAI-compatible server: every client error is a 4xx with a short OpenAI-style error body (a request uvicorn cannot parse too), a server fault is a generic 500 that keeps the connection, the body limit holds for chunked uploads, `tool_choice` is honoured, the optional API key is enforced, and a streamed reply is either a client error before it starts or events that end in `[DONE]`."
 import http.client, json, logging, re, socket
 
 import httpx
@@ -10,7 +10,8 @@ import toolcall_lab.serve as serve
 from toolcall_lab.formats import as_tools, get_format
 from toolcall_lab.inference import Generation
 from toolcall_lab.models import load_model
-from toolcall_lab.serve import BackgroundServer, call_opening, make_app, serve_http
+from toolcall_lab.openai_api import call_opening
+from toolcall_lab.serve import BackgroundServer, make_app, serve_http
 
 MODEL, TOK = load_model('tiny')
 MAX_BYTES = 100_000
@@ -76,7 +77,9 @@ REPRODUCTIONS = {
                                 'messages[1].tool_calls[0].function.arguments'),
     'tools an object': ({'tools': {'name': 'f'}}, 'tools'),
     'n 2': ({'n': 2}, 'n'),
-    'stream true': ({'stream': True}, 'stream'),
+    'stream "yes"': ({'stream': 'yes'}, 'stream'),
+    'stream_options without stream': ({'stream_options': {'include_usage': True}}, 'stream_options'),
+    'stream_options.include_usage 1': ({'stream': True, 'stream_options': {'include_usage': 1}}, 'stream_options.include_usage'),
     'max_tokens over the cap': ({'max_tokens': 5}, 'max_tokens'),
     'tool_choice unknown': ({'tool_choice': 'always'}, 'tool_choice'),
     'tool_choice names a function not offered': ({'tools': TOOLS, 'tool_choice': {'type': 'function', 'function': {'name': 'nope'}}}, 'tool_choice'),
@@ -197,6 +200,21 @@ def test_chunked_200mb_upload_is_refused_early(server):
     assert r.headers['connection'] == 'close'
 
 
+@pytest.mark.parametrize('raw', [b'GARBAGE\r\n\r\n', b'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', b'\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03'],
+                         ids=['request line', 'header', 'TLS hello'])
+def test_a_request_uvicorn_cannot_parse_gets_a_json_400(server, raw):
+    "uvicorn answers these itself, before the app sees them; its answer is a JSON body in the OpenAI error shape, not plain text."
+    with socket.create_connection((server.host, server.port), timeout=10) as s:
+        s.sendall(raw)
+        reply = b''.join(iter(lambda: s.recv(65536), b'')).decode()
+    head, body = reply.split('\r\n\r\n', 1)
+    assert head.startswith('HTTP/1.1 400 '), head
+    assert 'content-type: application/json' in head.lower().splitlines() and 'connection: close' in head.lower().splitlines()
+    err = json.loads(body)['error']
+    assert set(err) == {'message', 'type', 'param', 'code'} and err['code'] == 'invalid_http_request'
+    assert CLIENT.post(URL, json=BASE).status_code == 200
+
+
 def test_declared_length_is_refused_before_the_body_is_sent(server):
     with socket.create_connection((server.host, server.port), timeout=10) as s:
         s.sendall(f'POST {URL} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {200 * 2**20}\r\n\r\n'.encode())
@@ -303,7 +321,7 @@ CALL = {'role': 'assistant', 'content': None, 'tool_calls': [{'id': 'c1', 'type'
 VALID = BASE | {'tools': TOOLS, 'messages': HI + [CALL, {'role': 'tool', 'tool_call_id': 'c1', 'content': '{"t": 3}'}]}
 # where a fuzzed value goes: a path of keys into VALID
 PLACES = [(k,) for k in ['model', 'messages', 'tools', 'tool_choice', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'seed', 'stream', 'n',
-                         'parallel_tool_calls', 'stop', 'response_format']] + [
+                         'parallel_tool_calls', 'stop', 'response_format', 'stream_options']] + [
           ('messages', 0), ('messages', 0, 'role'), ('messages', 0, 'content'), ('messages', 1, 'tool_calls'), ('messages', 1, 'tool_calls', 0),
           ('messages', 1, 'tool_calls', 0, 'function'), ('messages', 1, 'tool_calls', 0, 'function', 'name'), ('messages', 1, 'tool_calls', 0, 'function', 'arguments'),
           ('messages', 2, 'tool_call_id'), ('tools', 0), ('tools', 0, 'type'), ('tools', 0, 'function'), ('tools', 0, 'function', 'name'), ('tools', 0, 'function', 'parameters'),
@@ -329,6 +347,17 @@ def assert_answered(r):
 @given(st.sampled_from(PLACES), JSON)
 def test_fuzzed_field_values(place, value):
     assert_answered(CLIENT.post(URL, json=put(VALID, place, value)))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(PLACES), JSON)
+def test_fuzzed_field_values_streamed(place, value):
+    "With `stream: true`: a clean client error before the stream starts, or a 200 event stream of chunks that ends in `[DONE]`."
+    r = CLIENT.post(URL, json=put(VALID | {'stream': True}, place, value))
+    assert_answered(r)
+    if r.status_code == 200 and r.headers['content-type'].startswith('text/event-stream'):
+        events = [line[len('data: '):] for line in r.text.splitlines() if line.startswith('data: ')]
+        assert events[-1] == '[DONE]' and all(json.loads(e)['object'] == 'chat.completion.chunk' for e in events[:-1]), r.text
 
 
 @settings(max_examples=40, deadline=None)

@@ -11,7 +11,7 @@ from toolcall_lab.inference import build_prompt
 from toolcall_lab.loading import normalize_record
 from toolcall_lab.masking import assistant_mask
 from toolcall_lab.models import load_tokenizer
-from toolcall_lab.serve import from_openai_messages
+from toolcall_lab.openai_api import from_openai_messages
 from toolcall_lab.templates import example_records, render_chat, with_tool_template
 
 RECORDS = example_records()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib, contextvars, copy, functools, json, math, re, reprlib, sys, warnings
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Callable, NamedTuple
 
 from datasets import Dataset, Features, Json, List, concatenate_datasets
 from IPython.display import Markdown
@@ -14,10 +15,10 @@ from IPython.display import Markdown
 from .formats import Parsed, get_format, make_call
 
 # %% auto #0
-__all__ = ['WARNING_KINDS', 'ROLE_NAMES', 'ROLES', 'DECISIONS', 'VALID_NAME', 'show_record', 'Problem', 'DataError',
+__all__ = ['WARNING_KINDS', 'ROLE_NAMES', 'ROLES', 'DECISIONS', 'ROW_SHAPES', 'VALID_NAME', 'show_record', 'Problem', 'DataError',
            'ConversionError', 'norm_tool', 'norm_tools', 'norm_call', 'calls_from_text', 'norm_message',
-           'from_sharegpt', 'to_canonical', 'safe_name', 'rename_tools', 'restore_tool_names', 'to_dataset',
-           'to_record']
+           'from_sharegpt', 'RowShape', 'row_shape', 'to_canonical', 'safe_name', 'rename_tools', 'restore_tool_names',
+           'to_dataset', 'to_record']
 
 # %% ../nbs/02_data.ipynb #703491bc
 def _call_text(c): return f"`{c['function']['name']}({json.dumps(c['function']['arguments'], ensure_ascii=False)})`"
@@ -281,7 +282,7 @@ def _name_results(messages:list) -> list:
 def _messages(msgs, fmt, where='messages') -> list:
     "Canonical messages from a list of messages in any supported shape."
     msgs = _loads(msgs, where)
-    if not isinstance(msgs, list): _fail(where, f'`{where}` must be a list of messages, got {_json_type(msgs)}', 'give the row a `messages` list (or ShareGPT `conversations`)')
+    if not isinstance(msgs, list): _fail(where, f'`{where}` must be a list of messages, got {_json_type(msgs)}', f'give the row a `messages` list (or the key of another shape: {_markers()})')
     return _name_results([_within(f'{where}[{i}]', norm_message, m, fmt) for i, m in enumerate(msgs)])
 
 # %% ../nbs/02_data.ipynb #e22c3cc2
@@ -309,11 +310,25 @@ def from_sharegpt(row:dict, fmt:str|None='auto') -> dict:
     return _with_id({'messages': system + _messages(turns, fmt, 'conversations'), 'tools': norm_tools(row.get('tools'))}, row)
 
 # %% ../nbs/02_data.ipynb #c08b42db
+class RowShape(NamedTuple):
+    "A row shape besides the canonical one: the key that marks its rows, the keys its converter reads, and the converter."
+    marker: str
+    keys: tuple
+    convert: Callable
+
+ROW_SHAPES = {'sharegpt': RowShape('conversations', ('conversations', 'system', 'tools', 'id'), from_sharegpt)}  # lesson 02's `public_data` adds Glaive and xLAM
+
+def row_shape(row:dict) -> str:
+    "The name of the shape of `row`: the first of `ROW_SHAPES` whose marker key it has, else 'messages' (the canonical shape)."
+    return next((name for name, s in ROW_SHAPES.items() if s.marker in row), 'messages')
+
+def _markers() -> str: return ', '.join(f'{name} `{s.marker}`' for name, s in ROW_SHAPES.items())
+
 @_warns_dropped
 def to_canonical(row:dict, fmt:str|None='auto') -> dict:
-    "A record in any supported shape as the canonical `{'messages': [...], 'tools': [...]}` record (with the row's `id`, if it has one)."
+    "A record in any supported shape (see `row_shape`) as the canonical `{'messages': [...], 'tools': [...]}` record (with the row's `id`, if it has one)."
     if not isinstance(row, dict): _fail('', f'a row must be a JSON object, got {_json_type(row)}', 'write each row as an object with `messages` and `tools`')
-    if 'conversations' in row: return from_sharegpt(row, fmt)
+    if (shape := row_shape(row)) != 'messages': return ROW_SHAPES[shape].convert(row, fmt)
     _note_dropped(row, {'messages', 'tools', 'id'}, _ROW_DROP)
     return _with_id({'messages': _messages(row.get('messages'), fmt), 'tools': norm_tools(row.get('tools'))}, row)
 

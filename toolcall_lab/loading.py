@@ -17,8 +17,9 @@ from pathlib import Path
 from datasets import Dataset, load_dataset
 
 from .formats import get_format
-from .data import ConversionError, DataError, Problem, _collecting, _json_type, _undecodable, rename_tools, to_canonical
+from .data import ROW_SHAPES, ConversionError, DataError, Problem, _collecting, _json_type, _undecodable, rename_tools, to_canonical
 from .checks import Report, _short, validate
+from . import public_data  # noqa: F401 (imported for its effect: it adds the Glaive and xLAM shapes to ROW_SHAPES)
 
 _SAFETY_NET = (TypeError, KeyError, AttributeError, IndexError, ValueError, RecursionError)
 
@@ -178,7 +179,7 @@ def split_records(records:list, seed:int=0, validation:float=0.1, test:float=0.1
     return {k: [records[i] for i in sorted(parts[k])] for k in ('train', 'validation', 'test')}
 
 # %% ../nbs/02_data.ipynb #62b70266
-_SHAPE_KEYS = ('messages', 'tools', 'conversations', 'system', 'id')  # the keys `to_canonical` reads
+def _shape_keys() -> list: return list(dict.fromkeys(['messages', 'tools', 'id', *(k for s in ROW_SHAPES.values() for k in s.keys)]))  # the keys `to_canonical` reads
 
 def normalize_record(record:dict, # one record in any shape `to_canonical` reads; JSON-string fields accepted
                      strict:bool=False, # training data: report dropped fields and check the record's rules (`DataError`)
@@ -190,5 +191,5 @@ def normalize_record(record:dict, # one record in any shape `to_canonical` reads
         validate(rec)
         return rec
     with _collecting():  # lenient: fields it leaves out are not reported
-        rec = to_canonical({k: record[k] for k in _SHAPE_KEYS if k in record}, fmt)
-    return {**{k: v for k, v in record.items() if k not in _SHAPE_KEYS}, **rec}
+        rec = to_canonical({k: record[k] for k in _shape_keys() if k in record}, fmt)
+    return {**{k: v for k, v in record.items() if k not in _shape_keys()}, **rec}

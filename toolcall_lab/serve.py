@@ -4,35 +4,35 @@
 
 # %% ../nbs/08_merge_serve.ipynb #0ac3f9cb
 from __future__ import annotations
-import hmac, ipaddress, json, logging, os, re, socket, sys, threading, time, uuid
-from typing import Annotated, Any, Literal
+import contextlib, hmac, ipaddress, json, logging, os, socket, sys, threading, time, uuid
+from functools import partial
 
 import jinja2
-import jsonschema
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
 
-from .formats import FunctionTagFormat, HermesFormat, JsonFormat, as_tools, get_format
-from .inference import build_prompt, generate, tool_loop
+from .formats import as_tools, get_format
+from .inference import GREEDY, Generation, build_prompt, generate, tool_loop
 from .models import UserError
-from .data import ROLE_NAMES, ConversionError
+from .data import ConversionError
 from .loading import normalize_record
+from .openai_api import RequestError, _tool_plan, completion_chunk, from_openai_messages, parse_request
+from .openai_api import settled_content, to_openai_tool_calls, tool_call_deltas
 try:  # the HTTP endpoint needs the `[serve]` extra; the terminal chat does not
+    import anyio
     import uvicorn
     from fastapi import Depends, FastAPI, Request
     from fastapi.responses import JSONResponse
+    from sse_starlette import EventSourceResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.requests import ClientDisconnect
 except ImportError: uvicorn = None
 
 def _need_serve_extra():
     "A clear error when the HTTP server's packages are not installed."
-    if uvicorn is None: raise UserError('serving over HTTP needs fastapi and uvicorn', "pip install 'toolcall_lab[serve]'")
+    if uvicorn is None: raise UserError('serving over HTTP needs fastapi, uvicorn and sse-starlette', "pip install 'toolcall_lab[serve]'")
 
 # %% auto #0
-__all__ = ['chat_repl', 'from_openai_messages', 'to_openai_tool_calls', 'RequestError', 'ChatRequest', 'parse_request',
-           'call_opening', 'chat_completion', 'make_app', 'BackgroundServer', 'check_port', 'serve_http',
-           'gradio_handler', 'make_gradio']
+__all__ = ['chat_repl', 'chat_completion', 'generate_stream', 'stream_completion', 'make_app', 'BackgroundServer', 'check_port',
+           'serve_http', 'gradio_handler', 'make_gradio']
 
 # %% ../nbs/08_merge_serve.ipynb #d95e308c
 def _show(msgs:list, out):
@@ -63,232 +63,11 @@ def chat_repl(model, tok, functions:list=(), # typed, documented Python function
         _show(msgs[len(turn):], stdout)
     return msgs
 
-# %% ../nbs/08_merge_serve.ipynb #d7ad6b72
-def from_openai_messages(messages:list) -> list:
-    "Canonical messages from OpenAI chat messages, through the record's one lenient normaliser (`developer` → `system`, JSON-string arguments decoded, tool results named by `tool_call_id`)."
-    return normalize_record({'messages': messages})['messages']
-
-def to_openai_tool_calls(calls:list) -> list:
-    "OpenAI `tool_calls` (with ids and `arguments` as a JSON string) from canonical calls."
-    return [{'id': f'call_{uuid.uuid4().hex[:24]}', 'type': 'function',
-             'function': {'name': c['function']['name'], 'arguments': json.dumps(c['function']['arguments'], ensure_ascii=False)}}
-            for c in calls]
-
-# %% ../nbs/08_merge_serve.ipynb #5790bd27
-class RequestError(Exception):
-    "A client error: HTTP status plus an OpenAI-style `{'error': {...}}` body with a short message."
-    def __init__(self, status:int, message:str, param:str|None=None, code:str|None=None, type:str='invalid_request_error'):
-        super().__init__(message if len(message) <= 300 else message[:297] + '...')
-        self.status, self.param, self.code, self.type = status, param, code, type
-    def body(self): return {'error': {'message': str(self), 'type': self.type, 'param': self.param, 'code': self.code}}
-
-# %% ../nbs/08_merge_serve.ipynb #5fa06b22
-_MAX_DEPTH = 32  # deepest nesting of lists and objects a request may use
-
-def _json_problem(value, max_depth:int=_MAX_DEPTH) -> str|None:
-    "Why a parsed JSON value is unsafe to process further (nested too deep, a lone surrogate in a string), or None."
-    stack = [(value, 1)]
-    while stack:
-        v, depth = stack.pop()
-        if isinstance(v, str):
-            try: v.encode('utf-8')
-            except UnicodeEncodeError: return 'holds a lone surrogate (\\ud800-\\udfff), which is not valid Unicode'
-        elif isinstance(v, (list, dict)):
-            if depth > max_depth: return f'nests lists or objects deeper than {max_depth} levels'
-            stack.extend((c, depth + 1) for c in ([*v, *v.values()] if isinstance(v, dict) else v))
-    return None
-
-def _no_constant(name): raise ValueError(f'{name} is not valid JSON')
-
-def _json_int(text:str) -> int:
-    "An integer of the body; a short reason for one longer than Python reads (its own error tells the client about `sys`)."
-    if len(text.lstrip('-')) > sys.int_info.default_max_str_digits: raise ValueError(f'a number has over {sys.int_info.default_max_str_digits} digits')
-    return int(text)
-
-def _parse_json(raw:bytes|str):
-    "A JSON value, parsed strictly (no NaN/Infinity, integers of at most 4300 digits, bounded depth, valid Unicode), or `ValueError` with a short reason."
-    try: value = json.loads(raw, parse_constant=_no_constant, parse_int=_json_int)
-    except RecursionError: raise ValueError(f'nests lists or objects deeper than {_MAX_DEPTH} levels') from None
-    except UnicodeDecodeError: raise ValueError('is not UTF-8 text') from None
-    except ValueError as e: raise ValueError(f'is not valid JSON ({e})') from None
-    if problem := _json_problem(value): raise ValueError(problem)
-    return value
-
-# %% ../nbs/08_merge_serve.ipynb #a004bcb3
-def _invalid(reason:str): return PydanticCustomError('invalid', '{reason}', {'reason': reason})
-
-def _name(v:str) -> str:
-    if not re.fullmatch(r'[A-Za-z0-9_-]{1,64}', v): raise _invalid('must be 1-64 letters, digits, _ or -')
-    return v
-
-def _content(v):
-    "Message content as a list of parts (a plain string is one text part)."
-    if isinstance(v, str): return [{'type': 'text', 'text': v}]
-    if v is None or isinstance(v, list): return v
-    raise _invalid('must be a string, a list of text parts, or null')
-
-def _arguments(v):
-    "Call arguments: a JSON object, or a string holding one (OpenAI's wire form)."
-    try: obj = _parse_json(v) if isinstance(v, str) else v
-    except ValueError as e: raise _invalid(str(e)) from None
-    if not isinstance(obj, dict): raise _invalid('must be a JSON object, or a string holding one')
-    return v
-
-# %% ../nbs/08_merge_serve.ipynb #b2ea6596
-_UNCOMPILABLE = {RecursionError: 'a pattern nests groups too deeply', OverflowError: 'a pattern repeats more often than a regular expression may'}
-
-def _parameters(v):
-    "A tool's parameters: an object schema that `jsonschema` accepts, under the draft its `$schema` names (a string, if given)."
-    if v is None: return v
-    if not isinstance(v, dict) or v.get('type') != 'object': raise _invalid('must be a JSON schema with "type": "object"')
-    if not isinstance(v.get('$schema', ''), str): raise _invalid('$schema must be a string, the URI of a JSON Schema draft')
-    try: draft = jsonschema.validators.validator_for(v, default=jsonschema.Draft202012Validator)
-    except ValueError: raise _invalid('$schema is not a URI') from None
-    try: draft.check_schema(v)
-    except jsonschema.SchemaError as e: raise _invalid(f'not a valid JSON schema: {e.message}') from None
-    except (RecursionError, OverflowError) as e: raise _invalid(f'not a valid JSON schema: {_UNCOMPILABLE[type(e)]}') from None  # from `re`, compiling a `pattern`
-    return v
-
-def _one_choice(n:int) -> int:
-    if n != 1: raise _invalid('this server returns one choice; send 1 or leave n out')
-    return n
-
-def _tool_choice(v):
-    if v is None or v in ('none', 'auto', 'required'): return v
-    f = v.get('function') if isinstance(v, dict) and v.get('type') == 'function' else None
-    if isinstance(f, dict) and isinstance(f.get('name'), str): return v
-    raise _invalid('must be "none", "auto", "required" or {"type": "function", "function": {"name": ...}}')
-
-# %% ../nbs/08_merge_serve.ipynb #ebddedc8
-_Name = Annotated[str, AfterValidator(_name)]
-_Positive = Annotated[int, Field(ge=1)]
-
-class _Wire(BaseModel): model_config = ConfigDict(strict=True, extra='allow')  # exact JSON types; unknown keys pass
-
-class _TextPart(_Wire):
-    type: Literal['text']
-    text: str
-
-class _CalledFunction(_Wire):
-    name: _Name
-    arguments: Annotated[Any, AfterValidator(_arguments)]
-
-class _ToolCall(_Wire):
-    id: str|None = None
-    type: Literal['function'] = 'function'
-    function: _CalledFunction
-
-class _Message(_Wire):
-    role: Literal[(*ROLE_NAMES, 'developer')]  # the record's roles, plus OpenAI's name for a system turn
-    content: Annotated[list[_TextPart]|None, BeforeValidator(_content)] = None
-    name: str|None = None
-    tool_calls: list[_ToolCall]|None = None
-    tool_call_id: str|None = None
-
-    @model_validator(mode='after')
-    def _calls_on_assistant(self):
-        if self.tool_calls and self.role != 'assistant': raise _invalid('only assistant messages carry tool_calls')
-        return self
-
-# %% ../nbs/08_merge_serve.ipynb #f4d8eabd
-class _FunctionDef(_Wire):
-    name: _Name
-    description: str|None = None
-    parameters: Annotated[Any, AfterValidator(_parameters)] = None
-
-class _Tool(_Wire):
-    type: Literal['function']
-    function: _FunctionDef
-
-class ChatRequest(_Wire):
-    "The fields of an OpenAI chat-completions request this server reads, with their JSON types and ranges."
-    model: str
-    messages: Annotated[list[_Message], Field(min_length=1)]
-    tools: list[_Tool]|None = None
-    tool_choice: Annotated[Any, AfterValidator(_tool_choice)] = None
-    max_tokens: _Positive|None = None
-    max_completion_tokens: _Positive|None = None
-    temperature: Annotated[float, Field(ge=0, le=2)]|None = None
-    top_p: Annotated[float, Field(gt=0, le=1)]|None = None
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1)]|None = None
-    stream: bool|None = None
-    n: Annotated[int, AfterValidator(_one_choice)]|None = None  # strict: `true` is not 1
-    parallel_tool_calls: bool|None = None
-
-# %% ../nbs/08_merge_serve.ipynb #30d3cabb
-def _field_path(loc:tuple, data) -> str:
-    "`messages[1].tool_calls[0].function.name` from a pydantic error location, following the request's own data."
-    path, here = '', data
-    for i, part in enumerate(loc):
-        if isinstance(part, int) and isinstance(here, list) and part < len(here): path, here = f'{path}[{part}]', here[part]
-        elif isinstance(part, str) and isinstance(here, dict) and (part in here or i == len(loc) - 1): path, here = f'{path}.{part}', here.get(part)
-    return path.lstrip('.') or 'body'
-
-def _field_error(e:ValidationError, body) -> RequestError:
-    "A 400 naming the first invalid field, e.g. `messages[1].tool_calls[0].function.name: required`."
-    err = e.errors(include_url=False, include_context=False, include_input=False)[0]
-    path = _field_path(err['loc'], body)
-    return RequestError(400, f"{path}: {'required' if err['type'] == 'missing' else err['msg']}", path)
-
-# %% ../nbs/08_merge_serve.ipynb #a14f0364
-# options that change the answer but this server does not implement, with the values that mean "off"
-_UNSUPPORTED = {'stop': (None, [], ''), 'logprobs': (None, False), 'top_logprobs': (None, 0), 'logit_bias': (None, {}),
-                'presence_penalty': (None, 0), 'frequency_penalty': (None, 0), 'response_format': (None, {'type': 'text'}),
-                'functions': (None, []), 'function_call': (None, 'none', 'auto')}
-
-def _check_options(req:ChatRequest, body:dict):
-    "Refuse what this server cannot honour: streaming, unsupported options, a `tool_choice` the `tools` don't allow."
-    if req.stream: raise RequestError(400, 'stream: streaming is not supported by this server; send "stream": false', 'stream')
-    for k, off in _UNSUPPORTED.items():
-        if body.get(k) not in off: raise RequestError(400, f'{k}: not supported by this server; leave it out', k)
-    names, choice = [t.function.name for t in req.tools or []], req.tool_choice
-    if (choice == 'required' or isinstance(choice, dict)) and not names: raise RequestError(400, f'tool_choice: {json.dumps(choice)} needs `tools`', 'tool_choice')
-    if isinstance(choice, dict) and choice['function']['name'] not in names:
-        raise RequestError(400, f"tool_choice: function {choice['function']['name']!r} is not among `tools`", 'tool_choice')
-
-def parse_request(raw:bytes, # the HTTP body
-                  model_name:str, # the one model this server serves
-                  max_bytes:int=1_000_000 # larger bodies are refused with 413
-                 ) -> dict:
-    "The validated JSON body of a chat-completions request, or `RequestError` (400, 404, 413) naming the bad field."
-    if len(raw) > max_bytes: raise RequestError(413, f'request body is {len(raw)} bytes; this server accepts at most {max_bytes}', code='request_too_large')
-    try: body = _parse_json(raw)
-    except ValueError as e: raise RequestError(400, f'request body {e}', code='invalid_json') from None
-    if not isinstance(body, dict): raise RequestError(400, 'request body must be a JSON object')
-    try: req = ChatRequest.model_validate(body)
-    except ValidationError as e: raise _field_error(e, body) from None
-    if req.model != model_name: raise RequestError(404, f"model {req.model[:64]!r} does not exist; this server serves {model_name!r}", 'model', 'model_not_found')
-    _check_options(req, body)
-    return body
-
-# %% ../nbs/08_merge_serve.ipynb #5fcc9479
-def call_opening(fmt, # tool-call format (name or `ToolFormat`)
-                 name:str='' # the function the call must be to; '' for any
-                ) -> str:
-    "The text that starts a tool call in `fmt` (up to the arguments when `name` is given); '' for formats it does not know."
-    fmt = get_format(fmt)
-    if isinstance(fmt, HermesFormat): return f'{fmt.open_tag}\n{{"name": ' + (f'{json.dumps(name)}, "arguments": ' if name else '"')
-    if isinstance(fmt, FunctionTagFormat): return f'{fmt.open_tag}{name}>' if name else fmt.open_tag
-    if isinstance(fmt, JsonFormat): return '[{"name": ' + (f'{json.dumps(name)}, "arguments": ' if name else '"')
-    return ''
-
-def _tool_plan(body:dict, fmt) -> tuple:
-    "`(tools to offer, prefill, whether a call to one of them is required)` for the request's `tool_choice`."
-    tools, choice = body.get('tools') or None, body.get('tool_choice') or 'auto'
-    if choice == 'none' or not tools: return None, '', False
-    if choice == 'auto': return tools, '', False
-    name = choice['function']['name'] if isinstance(choice, dict) else tools[0]['function']['name'] if len(tools) == 1 else ''
-    return [t for t in tools if t['function']['name'] == name] if name else tools, call_opening(fmt, name), True
-
 # %% ../nbs/08_merge_serve.ipynb #0966ca90
 _MIN_TEMPERATURE = 1e-5  # below this, decoding is greedy: sampling would pick the top token anyway, and logits / 1e-300 overflow
 
-def chat_completion(model, tok, body:dict, # a request that passed `parse_request`
-                    model_name:str, fmt='hermes',
-                    max_new_tokens:int=256, # largest `max_tokens` / `max_completion_tokens` accepted (and the default)
-                    max_prompt_tokens:int=4096 # longer prompts are refused with 400
-                   ) -> dict:
-    "Answer one chat-completions request: generate the next assistant turn (honouring `tool_choice`) in OpenAI's response shape."
+def _prepare(tok, body:dict, fmt, max_new_tokens:int, max_prompt_tokens:int) -> tuple:
+    "`(generate's arguments, whether a call is required)` for a request, checked against the server's limits (else `RequestError`)."
     field = 'max_completion_tokens' if body.get('max_completion_tokens') else 'max_tokens'
     limit = body.get(field) or max_new_tokens
     if limit > max_new_tokens: raise RequestError(400, f'{field}: this server generates at most {max_new_tokens} tokens', field)
@@ -300,19 +79,94 @@ def chat_completion(model, tok, body:dict, # a request that passed `parse_reques
     if n_prompt > max_prompt_tokens: raise RequestError(400, f'prompt is {n_prompt} tokens; this server accepts at most {max_prompt_tokens}', 'messages', 'context_length_exceeded')
     temp = body.get('temperature') or 0
     sampling = dict(do_sample=True, temperature=float(temp), top_p=float(body.get('top_p') or 1.0), seed=body.get('seed')) if temp >= _MIN_TEMPERATURE else {}
-    g = generate(model, tok, messages, tools, fmt, max_new_tokens=limit, prefill=prefill, **sampling)
-    offered = {t['function']['name'] for t in tools or []}
-    calls = [c for c in g.parsed.calls if not required or c['function']['name'] in offered] if tools else []
+    return dict(messages=messages, tools=tools, fmt=fmt, max_new_tokens=limit, prefill=prefill, **sampling), required
+
+def _chosen_calls(g:Generation, args:dict, required:bool, body:dict) -> list:
+    "The calls a reply carries: only offered ones when a call is required (a 422 when there are none), the first under `parallel_tool_calls: false`."
+    offered = {t['function']['name'] for t in args['tools'] or []}
+    calls = [c for c in g.parsed.calls if not required or c['function']['name'] in offered] if args['tools'] else []
     if body.get('parallel_tool_calls') is False: calls = calls[:1]
     if required and not calls:
-        raise RequestError(422, f"tool_choice asked for a call to {' or '.join(sorted(offered))}, but the model wrote none that parses in "
-                                f"{g.new_tokens} tokens{' (a larger max_tokens may help)' if g.new_tokens >= limit else ''}", 'tool_choice', 'tool_call_not_produced')
-    message = {'role': 'assistant', 'content': (g.parsed.content if tools else g.text.strip()) or (None if calls else ''),
-               **({'tool_calls': to_openai_tool_calls(calls)} if calls else {})}
-    finish = 'tool_calls' if calls else 'length' if g.new_tokens >= limit else 'stop'
+        raise RequestError(422, f"tool_choice asked for a call to {' or '.join(sorted(offered))}, but the model wrote none that parses in {g.new_tokens} tokens"
+                                f"{' (a larger max_tokens may help)' if g.new_tokens >= args['max_new_tokens'] else ''}", 'tool_choice', 'tool_call_not_produced')
+    return calls
+
+# %% ../nbs/08_merge_serve.ipynb #50ffc965
+def _reply_text(g:Generation, tools) -> str: return g.parsed.content if tools else g.text.strip()
+def _finish_reason(calls:list, g:Generation, limit:int) -> str: return 'tool_calls' if calls else 'length' if g.new_tokens >= limit else 'stop'
+def _usage(g:Generation) -> dict: return {'prompt_tokens': g.prompt_tokens, 'completion_tokens': g.new_tokens, 'total_tokens': g.prompt_tokens + g.new_tokens}
+
+def chat_completion(model, tok, body:dict, # a request that passed `parse_request`
+                    model_name:str, fmt='hermes',
+                    max_new_tokens:int=256, # largest `max_tokens` / `max_completion_tokens` accepted (and the default)
+                    max_prompt_tokens:int=4096 # longer prompts are refused with 400
+                   ) -> dict:
+    "Answer one chat-completions request: generate the next assistant turn (honouring `tool_choice`) in OpenAI's response shape."
+    args, required = _prepare(tok, body, fmt, max_new_tokens, max_prompt_tokens)
+    g = generate(model, tok, **args)
+    calls = _chosen_calls(g, args, required, body)
+    message = {'role': 'assistant', 'content': _reply_text(g, args['tools']) or (None if calls else ''), **({'tool_calls': to_openai_tool_calls(calls)} if calls else {})}
     return {'id': f'chatcmpl-{uuid.uuid4().hex}', 'object': 'chat.completion', 'created': int(time.time()), 'model': model_name,
-            'choices': [{'index': 0, 'message': message, 'finish_reason': finish}],
-            'usage': {'prompt_tokens': g.prompt_tokens, 'completion_tokens': g.new_tokens, 'total_tokens': g.prompt_tokens + g.new_tokens}}
+            'choices': [{'index': 0, 'message': message, 'finish_reason': _finish_reason(calls, g, args['max_new_tokens'])}], 'usage': _usage(g)}
+
+# %% ../nbs/08_merge_serve.ipynb #9fdff752
+def generate_stream(model, tok, messages:list, tools:list|None=None, fmt='hermes', max_new_tokens:int=256, prefill:str='',
+                    do_sample:bool=False, temperature:float=0.7, top_p:float=0.9, seed:int|None=None,
+                    lock=None # held while the model generates
+                   ):
+    "`generate` as it happens: yields the turn's text in pieces as the model writes it (on a thread), then the `Generation`; closing it stops the model."
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    stop, out = threading.Event(), {}
+    class Stopped(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kw): return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+    enc = tok(build_prompt(tok, messages, tools, fmt) + prefill, return_tensors='pt', add_special_tokens=False).to(model.device)
+    streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+    def run():
+        try:
+            with lock or contextlib.nullcontext(), torch.inference_mode():
+                if seed is not None: torch.manual_seed(seed)
+                out['ids'] = model.generate(**enc, max_new_tokens=max_new_tokens, streamer=streamer, stopping_criteria=StoppingCriteriaList([Stopped()]),
+                                            pad_token_id=tok.pad_token_id, **(dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else GREEDY))
+        except BaseException as e: out['error'] = e; streamer.end()
+    t, pieces, thread = time.perf_counter(), [prefill], threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        if prefill: yield prefill
+        for piece in streamer:
+            if piece: pieces.append(piece); yield piece
+    finally: stop.set(); thread.join()
+    if 'error' in out: raise out['error']
+    text, n_prompt = ''.join(pieces), enc['input_ids'].shape[1]
+    yield Generation(text, get_format(fmt).parse(text, tools), n_prompt, out['ids'].shape[1] - n_prompt, time.perf_counter() - t)
+
+# %% ../nbs/08_merge_serve.ipynb #3c4017ba
+def _chunks(items, args:dict, required:bool, body:dict, model_name:str):
+    "`chat.completion.chunk`s for the text pieces and then the `Generation` of `items`: content once settled, the rest of it and the calls at the end."
+    chunk = partial(completion_chunk, f'chatcmpl-{uuid.uuid4().hex}', int(time.time()), model_name)
+    fmt, text, sent = args['fmt'] if args['tools'] else None, '', ''
+    try:
+        yield chunk({'role': 'assistant'})
+        for g in items:
+            if isinstance(g, Generation): break
+            text += g
+            if (now := settled_content(text, fmt)) != sent and now.startswith(sent): yield chunk({'content': now[len(sent):]}); sent = now
+    finally: getattr(items, 'close', lambda: None)()
+    calls, content = _chosen_calls(g, args, required, body), _reply_text(g, args['tools'])
+    if content != sent and content.startswith(sent) or not (sent or calls): yield chunk({'content': content[len(sent):]})  # '' when the turn is empty
+    for delta in tool_call_deltas(calls): yield chunk(delta)
+    yield chunk({}, _finish_reason(calls, g, args['max_new_tokens']))
+    if (body.get('stream_options') or {}).get('include_usage'): yield chunk(usage=_usage(g))
+
+def stream_completion(model, tok, body:dict, model_name:str, fmt='hermes', max_new_tokens:int=256, max_prompt_tokens:int=4096,
+                      lock=None # held while the model generates
+                     ):
+    "Answer a `stream: true` request with an iterator of `chat.completion.chunk`s; client errors raise before it starts (a required call is generated first)."
+    args, required = _prepare(tok, body, fmt, max_new_tokens, max_prompt_tokens)
+    if not required: return _chunks(generate_stream(model, tok, lock=lock, **args), args, required, body, model_name)
+    with lock or contextlib.nullcontext(): g = generate(model, tok, **args)
+    _chosen_calls(g, args, required, body)  # a 422 now, while the status line can still say so
+    return _chunks(iter([g]), args, required, body, model_name)
 
 # %% ../nbs/08_merge_serve.ipynb #da24f30f
 _log = logging.getLogger('toolcall_lab.serve')
@@ -321,6 +175,17 @@ _SERVER_ERROR = {'error': {'message': 'internal server error; the details are in
 def _error_response(e:RequestError, headers:dict|None=None) -> JSONResponse:
     "The JSON response for a client error; 401, 413 and 415 close the connection (the unread body is not worth reading)."
     return JSONResponse(e.body(), status_code=e.status, headers=(headers or {}) | ({'Connection': 'close'} if e.status in (401, 413, 415) else {}))
+
+async def _sse(chunks):
+    "Server-sent events of `chunks`, then `[DONE]`; a fault ends the stream with an error event (and is logged), and an early end closes `chunks`."
+    try:
+        while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None: yield {'data': json.dumps(chunk, ensure_ascii=False)}
+        yield {'data': '[DONE]'}
+    except Exception:
+        _log.exception('a streamed chat completion failed')
+        yield {'event': 'error', 'data': json.dumps(_SERVER_ERROR)}
+    finally:
+        with anyio.CancelScope(shield=True): await anyio.to_thread.run_sync(chunks.close)  # stops the model when the client has left
 
 def _authorized(request:Request, api_key:str) -> bool:
     "Whether the request carries `Authorization: Bearer <api_key>` (compared in constant time)."
@@ -335,7 +200,7 @@ def make_app(model, tok, model_name:str='toolcall-lab', # the id clients pass as
              max_bytes:int=1_000_000, # larger request bodies are refused with 413
              api_key:str|None=None # when set, every request must send `Authorization: Bearer <api_key>`
             ) -> FastAPI:
-    "A FastAPI app serving `model` as OpenAI-compatible `POST /v1/chat/completions` and `GET /v1/models`."
+    "A FastAPI app serving `model` as OpenAI-compatible `POST /v1/chat/completions` (streamed as server-sent events with `stream: true`) and `GET /v1/models`."
     _need_serve_extra()
     if api_key is not None and not api_key.strip(): raise ValueError('api_key is empty; pass None to serve without authentication')
     app, lock = FastAPI(title=f'toolcall-lab: {model_name}'), threading.Lock()
@@ -360,6 +225,8 @@ def make_app(model, tok, model_name:str='toolcall-lab', # the id clients pass as
 
     @app.post('/v1/chat/completions')
     def completions(body:dict=_raw_body(max_bytes, model_name)):
+        if body.get('stream'):  # a client error raises here, before the response starts
+            return EventSourceResponse(_sse(stream_completion(model, tok, body, model_name, fmt, max_new_tokens, max_prompt_tokens, lock)), sep='\n')
         with lock: return chat_completion(model, tok, body, model_name, fmt, max_new_tokens, max_prompt_tokens)
     return app
 
@@ -390,6 +257,18 @@ def _raw_body(max_bytes:int, model_name:str):
     return Depends(dep)
 
 # %% ../nbs/08_merge_serve.ipynb #78385c6a
+def _http_protocol():
+    "uvicorn's HTTP protocol (h11, or httptools when installed), answering a request it cannot parse with an OpenAI-style JSON error, not plain text."
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    class JSONErrorProtocol(AutoHTTPProtocol):
+        def send_400_response(self, msg:str):
+            body = json.dumps(RequestError(400, 'invalid HTTP request: the request line or a header could not be parsed', code='invalid_http_request').body()).encode()
+            head = [b'HTTP/1.1 400 Bad Request', *(k + b': ' + v for k, v in self.server_state.default_headers),
+                    b'content-type: application/json', b'content-length: %d' % len(body), b'connection: close']
+            self.transport.write(b'\r\n'.join(head) + b'\r\n\r\n' + body)
+            self.transport.close()
+    return JSONErrorProtocol
+
 class BackgroundServer:
     "Run an ASGI app with uvicorn on a background thread; a context manager that always shuts it down."
     def __init__(self, app, host:str='127.0.0.1', port:int=0, timeout:float=30):
@@ -398,7 +277,7 @@ class BackgroundServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.host, self.port, self.timeout = host, self.sock.getsockname()[1], timeout
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level='warning'))
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level='warning', http=_http_protocol()))
         self.thread = threading.Thread(target=self.server.run, kwargs={'sockets': [self.sock]}, daemon=True)
 
     @property
@@ -438,7 +317,7 @@ def serve_http(model, tok, model_name:str='toolcall-lab',
         print(f'warning: serving on {host} without an API key: anyone who can reach it can use the model; set TOOLCALL_LAB_API_KEY', file=sys.stderr)
     print(f'serving {model_name!r} on http://{host}:{port}/v1{" (API key required)" if api_key else ""} (Ctrl-C to stop)', file=sys.stderr)
     check_port(host, port)  # a one-line error, not uvicorn's traceback
-    uvicorn.run(make_app(model, tok, model_name, api_key=api_key, **kwargs), host=host, port=port, log_level='warning')
+    uvicorn.run(make_app(model, tok, model_name, api_key=api_key, **kwargs), host=host, port=port, log_level='warning', http=_http_protocol())
 
 # %% ../nbs/08_merge_serve.ipynb #47794f4d
 def _from_gradio(history:list) -> list:
