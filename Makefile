@@ -20,7 +20,7 @@ export MPLBACKEND := Agg
 
 help:
 	@echo "make demo      set up .venv and run the main job end to end"
-	@echo "make test      set up .venv and run every test (notebooks, sync, docs)"
+	@echo "make test      set up .venv (and build llama.cpp once) and run every test (notebooks, sync, docs, lint)"
 	@echo "make course    the course run: the demo's recipe for up to an hour of CPU, then its learning curve (lesson 07)"
 	@echo "make lab       JupyterLab on 127.0.0.1"
 	@echo "make docs      build the docs site into _docs/"
@@ -33,6 +33,7 @@ help:
 	@echo "make readme    regenerate README.md from nbs/index.ipynb"
 	@echo "make lint      ruff: unused and duplicate imports and names (F401, F811, F841); make test runs it too"
 	@echo "make venv      only set up .venv (the other targets do it when needed)"
+	@echo "make llama-cpp  build llama-cpp-python from source once (make test and make gguf-check do it when needed)"
 
 $(STAMP): settings.ini setup.py constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,7 +56,7 @@ course: venv  ## the demo's recipe for up to an hour, checkpoints scored on the 
 	HF_HUB_OFFLINE=1 $(PY) bench/learning_curve.py $$(ls -td experiments/course/*/ | head -1) --limit 0 --steps $(COURSE_STEPS) \
 		--jsonl nbs/runs/course/learning_curve.jsonl
 
-test: venv
+test: venv llama-cpp
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest tests -p no:cacheprovider -v
 
 lint: venv
@@ -96,10 +97,15 @@ ifeq ($(DRY),)
 endif
 	HF_HUB_OFFLINE=1 $(PY) bench/gpu_check.py $(if $(DRY),--dry) --out gpu_check.json
 
-# llama.cpp's Python binding, compiled here for this CPU (no prebuilt wheel: the check runs the code this machine would run);
-# the build is timed and its seconds go into the summary. Not part of `make test`: the build takes far longer than the tests.
+# llama.cpp's Python binding, compiled here for this CPU (no prebuilt wheel: the check runs the code this machine would run).
+# The build takes about 3.5 minutes on 2 cores, once per .venv: `make test` builds it too, so the llama.cpp tests run there.
+LLAMA_CPP_BUILD = CMAKE_ARGS="-DGGML_NATIVE=ON" $(PIP) install -q -c constraints.txt --no-binary llama-cpp-python -e ".[gguf_check]"
+.PHONY: llama-cpp
+llama-cpp: venv
+	@$(PY) -c "import llama_cpp" 2>/dev/null || { echo "building llama-cpp-python from source (about 3.5 min)"; $(LLAMA_CPP_BUILD); }
+
 gguf-check: venv  ## llama.cpp loads our llama/qwen2 GGUF files, greedy parity with transformers, the embedded chat template
 	@build=""; if ! $(PY) -c "import llama_cpp" 2>/dev/null; then start=$$(date +%s); \
-		CMAKE_ARGS="-DGGML_NATIVE=ON" $(PIP) install -c constraints.txt --no-binary llama-cpp-python -e ".[gguf_check]" || exit 1; \
+		$(LLAMA_CPP_BUILD) || exit 1; \
 		build="--build-s $$(( $$(date +%s) - start ))"; fi; \
 	HF_HUB_OFFLINE=1 $(PY) bench/gguf_check.py --out gguf_check.json $$build

@@ -84,7 +84,7 @@ def test_first_difference():
     assert gguf_check.first_difference('<tools>{"a": "서울"}', '<tools>{"a": "\\uc11c"}')['at'] == 14
 
 
-@pytest.mark.skipif(importlib.util.find_spec('llama_cpp') is None, reason='llama-cpp-python is opt-in: make gguf-check builds it')
+@pytest.mark.skipif(importlib.util.find_spec('llama_cpp') is None, reason='llama-cpp-python is not installed: make llama-cpp builds it (make test does)')
 @pytest.mark.parametrize('dtype', ['f32', 'f16'])
 def test_tiny_files_in_llama_cpp(tok, model, dtype, tmp_path):
     records = list(example_records().values())
