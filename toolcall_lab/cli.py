@@ -17,6 +17,7 @@ from .config import Experiment, TrainConfig, atomic_write, check_value, config_f
 from .train import is_main_process, load_base, load_data, model_dtype, resume_config, sweep, sweep_commands, train
 from .unseen import load_unseen
 from .evaluate import evaluate_model
+from .constrain import processor_for
 from .report import headline, metric_values, write_report
 from .compare import compare
 from .share import push
@@ -147,6 +148,7 @@ def _add_evaluation_commands(sub):
     e.add_argument('--limit', type=int, default=None)
     e.add_argument('--max-new-tokens', type=int, default=96)
     e.add_argument('--skip-invalid', action='store_true', help='leave out data rows that break a rule (reported) instead of stopping')
+    e.add_argument('--constrained', action='store_true', help='grammar-constrained decoding: free text or a schema-valid call to an offered tool (tag gets _constrained)')
     r = sub.add_parser('report', help='report.md + PNGs from eval_<tag>.json files in a folder')
     r.add_argument('folder')
     r.add_argument('--before', default='base')
@@ -220,14 +222,15 @@ def trained_langs(adapter) -> list|None:
 
 def run_eval(args) -> Path:
     "The `eval` command: load model (+ adapter), evaluate a split, write eval_<tag>.json/.csv."
-    tag = args.tag or ('lora' if args.adapter else 'base')
+    tag = args.tag or ('lora' if args.adapter else 'base') + ('_constrained' if args.constrained else '')
     out = _folder(args.out or (Path(args.adapter).parent if args.adapter else '.'), '--out')
     langs = args.langs or trained_langs(args.adapter)  # evaluate in the languages the adapter was trained in
     if args.split == 'unseen_tools': data = load_unseen(langs=langs)
     else: data = load_data(args.data, skip_invalid=args.skip_invalid, langs=langs)[args.split]  # the data first: a typo there should not wait for a model to load
     model, tok = load_model(args.model, adapter=args.adapter, merge=bool(args.adapter))
     if not args.adapter: with_tool_template(tok, args.fmt)
-    res = evaluate_model(model, tok, data, args.fmt, tag, out, args.max_new_tokens, limit=args.limit)
+    res = evaluate_model(model, tok, data, args.fmt, tag, out, args.max_new_tokens, limit=args.limit,
+                         logits_processor_for=processor_for(model, tok, args.fmt) if args.constrained else None)
     print(f'{headline([res])}\n\nwrote {out}/eval_{tag}.json and .csv')
     return out
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from transformers import DynamicCache
+from transformers import DynamicCache, LogitsProcessorList
 
 from .formats import get_format
 from .inference import GREEDY, Generation, build_prompt
@@ -35,13 +35,14 @@ __all__ = ['left_padded_batch', 'generate_batch', 'sample_turns', 'render_prompt
            'load_eval', 'evaluate_model']
 
 # %% ../nbs/06_evaluate.ipynb #e6c1c6fe
-def _generate_padded(model, tok, texts:list, max_new_tokens:int, stop:list) -> tuple:
-    "Greedy continuations of one left-padded batch with transformers' `generate`: list of (new token ids up to the first stop), and the seconds taken."
+def _generate_padded(model, tok, texts:list, max_new_tokens:int, stop:list, processor=None) -> tuple:
+    "Greedy continuations of one left-padded batch with transformers' `generate` (logits masked by `processor`, if any): list of (new token ids up to the first stop), and the seconds taken."
     enc = left_padded_batch(tok, texts, model.device)
     t = time.perf_counter()
     with torch.inference_mode():
         out = model.generate(**enc, max_new_tokens=max_new_tokens, **GREEDY,
-                             eos_token_id=stop, pad_token_id=tok.pad_token_id, use_cache=True)
+                             eos_token_id=stop, pad_token_id=tok.pad_token_id, use_cache=True,
+                             logits_processor=LogitsProcessorList([] if processor is None else [processor]))
     seconds = time.perf_counter() - t
     new = out[:, enc['input_ids'].shape[1]:].tolist()
     return [row[:next((k + 1 for k, i in enumerate(row) if i in stop), len(row))] for row in new], seconds
@@ -72,7 +73,8 @@ def generate_batch(model, tok, prompts:list, # prompt texts (already rendered wi
                    max_new_tokens:int=96, batch_size:int=16, # prompts generated together
                    progress:bool=False, # show a progress bar over batches
                    tools:list|None=None, # the tools offered in each prompt, one list per prompt (the json format keeps only calls to them)
-                   shrink:bool=True # drop each row from its batch once it stops (same tokens, less work); False: transformers' `generate`
+                   shrink:bool=True, # drop each row from its batch once it stops (same tokens, less work); False: transformers' `generate`
+                   logits_processor_for=None # one tool list per batch row -> a transformers `LogitsProcessor` (e.g. `constrain.processor_for`); uses `generate`
                   ) -> list:
     "Greedy `Generation`s for `prompts` in their order, generated in length-sorted, left-padded batches, each parsed with its prompt's tools."
     stop, fmt = end_of_turn_ids(tok, model), get_format(fmt)
@@ -86,7 +88,9 @@ def generate_batch(model, tok, prompts:list, # prompt texts (already rendered wi
         batches = tqdm(batches, desc='generating')
     out = [None] * len(prompts)
     for idx in batches:
-        rows, seconds = (_generate_shrinking if shrink else _generate_padded)(model, tok, [prompts[i] for i in idx], max_new_tokens, stop)
+        batch = [prompts[i] for i in idx]
+        if logits_processor_for is None: rows, seconds = (_generate_shrinking if shrink else _generate_padded)(model, tok, batch, max_new_tokens, stop)
+        else: rows, seconds = _generate_padded(model, tok, batch, max_new_tokens, stop, logits_processor_for([tools[i] for i in idx]))
         for i, ids in zip(idx, rows):
             text = tok.decode(ids, skip_special_tokens=True)
             out[i] = Generation(text, fmt.parse(text, tools[i]), lengths[i], len(ids), seconds / len(idx))
@@ -172,15 +176,16 @@ def evaluate_model(model, tok, data, # test split: `datasets.Dataset` or list of
                    limit:int|None=None, # evaluate only this many turns, spread over decisions (`sample_turns`)
                    n_boot:int=1000, seed:int=0, # bootstrap resamples and seed
                    progress:bool=False,
-                   shrink:bool=True # drop each row from its batch once it stops (same tokens, less work); False: transformers' `generate`
+                   shrink:bool=True, # drop each row from its batch once it stops (same tokens, less work); False: transformers' `generate`
+                   logits_processor_for=None # hook: one tool list per batch row -> a `LogitsProcessor`, e.g. constrained decoding (`constrain.processor_for`)
                   ) -> EvalResult:
     "Generate every assistant turn of `data` greedily in batches, score it, and summarise with confidence intervals."
     turns = sample_turns(eval_turns(data), limit, seed)
     t = time.perf_counter()
-    gens = generate_batch(model, tok, render_prompts(tok, turns, fmt), fmt, max_new_tokens, batch_size, progress, [t['tools'] for t in turns], shrink)
+    gens = generate_batch(model, tok, render_prompts(tok, turns, fmt), fmt, max_new_tokens, batch_size, progress, [t['tools'] for t in turns], shrink, logits_processor_for)
     df = pd.DataFrame([turn_row(tu, g, fmt) for tu, g in zip(turns, gens)])
     meta = dict(model=getattr(model.config, '_name_or_path', ''), fmt=get_format(fmt).name, max_new_tokens=max_new_tokens,
-                batch_size=batch_size, n_turns=len(turns), device=str(model.device), wall_s=round(time.perf_counter() - t, 2))
+                batch_size=batch_size, n_turns=len(turns), device=str(model.device), constrained=logits_processor_for is not None, wall_s=round(time.perf_counter() - t, 2))
     res = EvalResult(tag, summarize(df, n_boot, seed), df, meta)
     if out_dir is not None: save_eval(res, out_dir)
     return res

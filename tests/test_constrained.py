@@ -1,0 +1,66 @@
+"""Constrained decoding (lesson 06b, `toolcall_lab.constrain`): for every format and every built-in tool, replies
+generated under the grammar parse in the format and their calls validate against the offered tool's schema.
+
+The tiny random model never starts a call on its own, so a small bias (applied before the grammar's mask) pushes it
+to write the format's trigger and then short JSON tokens; whatever it writes, only the grammar decides what is allowed."""
+import pytest
+import torch
+from transformers import LogitsProcessor
+
+from toolcall_lab.builtin import BUILTINS
+from toolcall_lab.constrain import accepts, call_wrapping, compile_tools, processor_for
+from toolcall_lab.evaluate import generate_batch, left_padded_batch
+from toolcall_lab.formats import FORMATS, get_format, make_call, parse_tool_calls
+from toolcall_lab.inference import check_arguments
+from toolcall_lab.models import end_of_turn_ids, load_model
+
+TOOLS = [t for b in BUILTINS.values() for t in b.tools]
+MAX_NEW = 64
+
+
+@pytest.fixture(scope='module')
+def tiny(): return load_model('tiny')
+
+
+class Nudge(LogitsProcessor):
+    "Bias the trigger's tokens in order, then short JSON tokens and the end of the turn; then apply `inner` (the grammar)."
+    def __init__(self, tok, trigger:str, stop:list, inner, start:int):
+        self.trigger, self.inner, self.start = tok(trigger, add_special_tokens=False)['input_ids'], inner, start
+        self.short = [i for s in ('"', '}', ']', '0', ',', ' 0') for i in tok(s, add_special_tokens=False)['input_ids']] + list(stop)
+    def __call__(self, input_ids, scores):
+        step, scores = input_ids.shape[1] - self.start, scores.clone()
+        if step < len(self.trigger): scores[:, self.trigger[step]] += 200
+        scores[:, self.short] += 100
+        return self.inner(input_ids, scores)
+
+
+def test_grammar_keeps_valid_calls_and_refuses_the_rest(tiny):
+    model, tok = tiny
+    for fmt in FORMATS:
+        for b in BUILTINS.values():
+            g, f = compile_tools(tok, b.tools, fmt, model), get_format(fmt)
+            assert compile_tools(tok, b.tools, fmt, model) is g  # cached
+            name = b.tools[0]['function']['name']
+            good = f.render_calls([make_call(name, {k: 'x' for k in b.tools[0]['function']['parameters'].get('required', [])})])
+            if check_arguments(parse_tool_calls(good, fmt, b.tools).calls[0], b.tools) == []: assert accepts(g, good), (fmt, good)
+            assert accepts(g, 'Just text.')
+            assert not accepts(g, good.replace(f'"{name}"' if fmt != 'function_tag' else f'={name}>', f'"no_such_tool"' if fmt != 'function_tag' else '=no_such_tool>')), (fmt, good)
+            assert not accepts(g, f.render_calls([make_call(name, {'invented_key': 1})])), fmt
+
+
+@pytest.mark.parametrize('fmt', list(FORMATS))
+def test_constrained_generation_parses_and_validates(tiny, fmt):
+    model, tok = tiny
+    prompts, tools = ['Call a tool.'] * len(TOOLS), [[t] for t in TOOLS]  # every built-in tool, one per row, one batch
+    grammar_for, stop = processor_for(model, tok, fmt), end_of_turn_ids(tok, model)
+    start = left_padded_batch(tok, prompts)['input_ids'].shape[1]
+    hook = lambda ts: Nudge(tok, call_wrapping(fmt)[2], stop, grammar_for(ts), start)
+    gens = generate_batch(model, tok, prompts, fmt, MAX_NEW, batch_size=len(prompts), tools=tools, logits_processor_for=hook)
+    finished = 0
+    for g, ts in zip(gens, tools):
+        p = parse_tool_calls(g.text, fmt, ts)
+        for call in p.calls: assert check_arguments(call, ts) == [], (fmt, g.text)
+        if g.new_tokens < MAX_NEW:  # the turn ended: a whole reply, so no half-written call
+            assert not p.errors, (fmt, g.text, p.errors)
+            finished += bool(p.calls)
+    assert finished >= len(TOOLS) // 2, f'{fmt}: only {finished} of {len(TOOLS)} rows wrote a whole call'
