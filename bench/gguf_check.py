@@ -129,12 +129,12 @@ def check_file(path:Path, dtype:str, model, tok, records:list, max_new:int) -> d
     return res
 
 
-def tiny_qwen2(tok):
-    "A 2-layer Qwen2 with `tok`'s vocabulary, rope theta 1e6 and random (non-zero) q/k/v biases, as tests/test_gguf_qwen2.py builds it."
+def tiny_qwen2(tok, tie:bool=True, seed:int=0):
+    "A 2-layer Qwen2 with `tok`'s vocabulary, rope theta 1e6 and random (non-zero) q/k/v biases (tests/test_gguf_qwen2.py uses it too)."
     from transformers import Qwen2Config, Qwen2ForCausalLM
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=True,
+                      num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=tie,
                       rope_parameters={'rope_type': 'default', 'rope_theta': 1e6}, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     model = Qwen2ForCausalLM(cfg).eval()
     with torch.no_grad():

@@ -7,7 +7,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import toolcall_lab.serve as serve
-from toolcall_lab.formats import as_tools, get_format
+from chat_tools import TOOLS
+from toolcall_lab.formats import get_format
 from toolcall_lab.inference import Generation
 from toolcall_lab.models import load_model
 from toolcall_lab.openai_api import call_opening
@@ -24,23 +25,6 @@ JSON_TYPE = {'Content-Type': 'application/json'}  # raw bodies must say they are
 INTERNAL = re.compile(r'Traceback|File "|\.py\b|\b[A-Z]\w*(Error|Exception)\b|site-packages|pydantic')
 
 
-def get_weather(city: str):
-    """Get the current weather for a city.
-
-    Args:
-        city: City name
-    """
-
-
-def get_time(zone: str):
-    """Get the time in a time zone.
-
-    Args:
-        zone: IANA zone name
-    """
-
-
-TOOLS = as_tools([get_weather, get_time])
 
 
 @pytest.fixture(scope='module')

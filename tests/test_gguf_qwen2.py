@@ -1,6 +1,7 @@
 """GGUF export of the qwen2 architecture (reload parity, tied and untied embeddings) and the Ollama Go templates
 per tool format and family, rendered with a small interpreter of Go's text/template and compared with the Jinja prompt."""
-import copy, re, warnings
+import copy, importlib.util, re, warnings
+from pathlib import Path
 
 import gguf
 import pytest
@@ -16,6 +17,10 @@ from toolcall_lab.export import (OLLAMA_TEMPLATES, QWEN2_SPLIT, check_modelfile,
                                  ollama_template, write_gguf)
 from toolcall_lab.templates import TEMPLATE_FAMILIES, llama3_tokenizer, tool_template, with_tool_template
 
+_spec = importlib.util.spec_from_file_location('gguf_check', Path(__file__).resolve().parent.parent/'bench'/'gguf_check.py')
+gguf_check = importlib.util.module_from_spec(_spec); _spec.loader.exec_module(gguf_check)
+tiny_qwen2 = gguf_check.tiny_qwen2  # the one tiny Qwen2 with random q/k/v biases
+
 torch.set_num_threads(2)
 
 
@@ -28,17 +33,6 @@ def prompts(tok):
     return [build_prompt(tok, [{'role': 'user', 'content': q}]) for q in ['What is the weather in Seoul?', '서울 날씨 (3일)?']]
 
 
-def tiny_qwen2(tok, tie:bool, seed:int=0):
-    "A 2-layer Qwen2 with `tok`'s vocabulary, rope theta 1e6 and random (non-zero) q/k/v biases."
-    torch.manual_seed(seed)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                      num_key_value_heads=2, max_position_embeddings=2048, tie_word_embeddings=tie,
-                      rope_parameters={'rope_type': 'default', 'rope_theta': 1e6}, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    model = Qwen2ForCausalLM(cfg).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith('bias'): p.normal_(0, 0.5)
-    return model
 
 
 def reload(path):

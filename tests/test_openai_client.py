@@ -12,7 +12,8 @@ from openai import OpenAI
 from openai.lib.streaming.chat import ChatCompletionStreamState
 
 import toolcall_lab.serve as serve
-from toolcall_lab.formats import as_tools, get_format
+from chat_tools import TOOLS
+from toolcall_lab.formats import get_format
 from toolcall_lab.inference import Generation
 from toolcall_lab.models import load_model
 from toolcall_lab.serve import BackgroundServer, make_app
@@ -21,23 +22,6 @@ MODEL, TOK = load_model('tiny')
 HI = [{'role': 'user', 'content': 'hi'}]
 
 
-def get_weather(city: str):
-    """Get the current weather for a city.
-
-    Args:
-        city: City name
-    """
-
-
-def get_time(zone: str):
-    """Get the time in a time zone.
-
-    Args:
-        zone: IANA zone name
-    """
-
-
-TOOLS = as_tools([get_weather, get_time])
 NAMED = {'type': 'function', 'function': {'name': 'get_weather'}}
 CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Seoul", "note": "a longer value, so the arguments come in several pieces"}}\n</tool_call>'
 SECOND = '<tool_call>\n{"name": "get_time", "arguments": {"zone": "Asia/Seoul"}}\n</tool_call>'
