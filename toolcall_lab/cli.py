@@ -230,7 +230,7 @@ def run_eval(args) -> Path:
     model, tok = load_model(args.model, adapter=args.adapter, merge=bool(args.adapter))
     if not args.adapter: with_tool_template(tok, args.fmt)
     res = evaluate_model(model, tok, data, args.fmt, tag, out, args.max_new_tokens, limit=args.limit,
-                         logits_processor_for=processor_for(model, tok, args.fmt) if args.constrained else None)
+                         logits_processor_for=processor_for(model, tok, args.fmt, args.max_new_tokens) if args.constrained else None)
     print(f'{headline([res])}\n\nwrote {out}/eval_{tag}.json and .csv')
     return out
 

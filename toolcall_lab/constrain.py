@@ -7,11 +7,18 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-import xgrammar as xgr
-from xgrammar.contrib.hf import LogitsProcessor
+import torch
+from transformers import LogitsProcessor
+try:  # an optional extra (it pulls in triton): `_need_xgrammar` names it
+    import xgrammar as xgr
+    from xgrammar.contrib.hf import LogitsProcessor as GrammarProcessor
+except ImportError: xgr = None
 
 from .formats import as_tools, get_format
 from .models import end_of_turn_ids
+
+def _need_xgrammar():
+    if xgr is None: raise ImportError("constrained decoding needs xgrammar, an optional extra: pip install 'toolcall_lab[constrain]' (or `make install`)")
 
 def _strict(schema:dict) -> dict:
     "A tool's arguments schema with no keys beyond its properties (as `check_arguments` checks by default)."
@@ -26,17 +33,18 @@ def call_wrapping(fmt='hermes') -> tuple:
 
 def call_tags(tools:list, fmt='hermes') -> tuple:
     "xgrammar structural tags, one per offered tool (its opening text, strict arguments schema, closing text), and the triggers."
-    begin, end, trigger = call_wrapping(fmt)
+    _need_xgrammar(); begin, end, trigger = call_wrapping(fmt)
     tags = [xgr.StructuralTagItem(begin=begin(t['function']['name']), schema=json.dumps(_strict(t['function'].get('parameters'))), end=end)
             for t in as_tools(tools)]
     return tags, [trigger]
 
 # %% auto #0
-__all__ = ['call_wrapping', 'call_tags', 'compile_tools', 'accepts', 'processor_for']
+__all__ = ['call_wrapping', 'call_tags', 'compile_tools', 'accepts', 'closing_preference', 'CloseCalls', 'processor_for']
 
 # %% ../nbs/06b_constrained.ipynb #3af66b5a
 @lru_cache(maxsize=8)
 def _compiler(tok, vocab_size:int, stop:tuple) -> xgr.GrammarCompiler:
+    _need_xgrammar()
     return xgr.GrammarCompiler(xgr.TokenizerInfo.from_huggingface(tok, vocab_size=vocab_size, stop_token_ids=list(stop)))
 
 @lru_cache(maxsize=512)
@@ -58,7 +66,34 @@ def accepts(grammar:xgr.CompiledGrammar, text:str) -> bool:
     return m.accept_string(text) and m.accept_token(grammar.tokenizer_info.stop_token_ids[0])
 
 # %% ../nbs/06b_constrained.ipynb #1fafe6b3
-def processor_for(model, tok, fmt='hermes'):
-    "The `logits_processor_for` hook of `evaluate_model`: one tool list per batch row -> a fresh xgrammar `LogitsProcessor` for that batch."
-    def make(tools_per_row:list) -> LogitsProcessor: return LogitsProcessor([compile_tools(tok, t, fmt, model) for t in tools_per_row])
+def closing_preference(tok, vocab_size:int) -> torch.Tensor:
+    "A score per token for closing a call soonest: a string's quote first, then JSON's closers and shortest values; then any token by its length, whitespace last (where the grammar pins the text, the longest allowed token gets there fastest)."
+    pieces = [tok(s, add_special_tokens=False)['input_ids'] for s in ('"', '}', ']', '0', 'false', 'null', ',', ':', '[', '{')]
+    first = list(dict.fromkeys(p[0] for p in pieces if len(p) == 1))
+    score = torch.zeros(vocab_size)
+    score[:len(tok)] = torch.tensor([float(len(t.strip()) or -1) for t in tok.batch_decode([[i] for i in range(len(tok))])])  # whitespace last
+    score[first] = 1e4 * torch.arange(len(first), 0, -1, dtype=score.dtype)
+    return score
+
+class CloseCalls(LogitsProcessor):
+    "The rows' grammar masks (`grammar`); from the `budget`-th new token on, end each turn where its grammar allows, and inside a call pick the allowed token that closes it soonest (`reserve` more at most)."
+    def __init__(self, grammar, stop:list, closing:torch.Tensor, budget:int, reserve:int):
+        self.grammar, self.stop, self.closing, self.budget, self.reserve, self.start = grammar, stop, closing, budget, reserve, None
+    def __call__(self, input_ids, scores):
+        self.start = input_ids.shape[1] if self.start is None else self.start
+        scores = self.grammar(input_ids, scores)
+        if input_ids.shape[1] - self.start < self.budget: return scores
+        is_stop = torch.zeros(scores.shape[-1], dtype=torch.bool, device=scores.device); is_stop[self.stop] = True
+        free = scores[:, is_stop].isfinite().any(-1, keepdim=True)  # the grammar may end the turn here: no call is open
+        closing = torch.where(scores.isfinite(), self.closing.to(scores.device, scores.dtype), float('-inf'))
+        return torch.where(free, scores.masked_fill(~is_stop, float('-inf')), closing)
+
+def processor_for(model, tok, fmt='hermes', max_new_tokens:int=96, # the budget: past it a turn ends, an open call is closed first
+                  reserve:int=64 # new tokens allowed past the budget, only to close an open call
+                 ):
+    "The `logits_processor_for` hook of `evaluate_model`: one tool list per batch row -> a fresh `CloseCalls` over the rows' xgrammar processor."
+    _need_xgrammar(); stop = end_of_turn_ids(tok, model)
+    closing = closing_preference(tok, model.config.vocab_size)
+    def make(tools_per_row:list) -> CloseCalls:
+        return CloseCalls(GrammarProcessor([compile_tools(tok, t, fmt, model) for t in tools_per_row]), stop, closing, max_new_tokens, reserve)
     return make

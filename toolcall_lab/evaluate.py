@@ -90,7 +90,9 @@ def generate_batch(model, tok, prompts:list, # prompt texts (already rendered wi
     for idx in batches:
         batch = [prompts[i] for i in idx]
         if logits_processor_for is None: rows, seconds = (_generate_shrinking if shrink else _generate_padded)(model, tok, batch, max_new_tokens, stop)
-        else: rows, seconds = _generate_padded(model, tok, batch, max_new_tokens, stop, logits_processor_for([tools[i] for i in idx]))
+        else:  # a processor may ask for `reserve` tokens past the budget (to close a call the budget cut)
+            p = logits_processor_for([tools[i] for i in idx])
+            rows, seconds = _generate_padded(model, tok, batch, max_new_tokens + getattr(p, "reserve", 0), stop, p)
         for i, ids in zip(idx, rows):
             text = tok.decode(ids, skip_special_tokens=True)
             out[i] = Generation(text, fmt.parse(text, tools[i]), lengths[i], len(ids), seconds / len(idx))
