@@ -1,4 +1,4 @@
-"Robustness of the OpenAI-compatible server: every client error is a 4xx with a short OpenAI-style error body (a request uvicorn cannot parse too), a server fault is a generic 500 that keeps the connection, the body limit holds for chunked uploads, `tool_choice` is honoured, the optional API key is enforced, and a streamed reply is either a client error before it starts or events that end in `[DONE]`."
+"Robustness of the OpenAI-compatible server: every client error is a 4xx with a short OpenAI-style error body (a request uvicorn cannot parse too), a server fault is a generic 500 that keeps the connection, the body limit holds for chunked uploads, `tool_choice` is honoured (by a grammar), the optional API key is enforced, and a streamed reply is either a client error before it starts or events that end in `[DONE]`."
 import http.client, json, logging, re, socket
 
 import httpx
@@ -11,7 +11,6 @@ from chat_tools import TOOLS
 from toolcall_lab.formats import get_format
 from toolcall_lab.inference import Generation
 from toolcall_lab.models import load_model
-from toolcall_lab.openai_api import call_opening
 from toolcall_lab.serve import BackgroundServer, make_app, serve_http
 
 MODEL, TOK = load_model('tiny')
@@ -209,14 +208,11 @@ def test_declared_length_is_refused_before_the_body_is_sent(server):
 # --- tool_choice ---------------------------------------------------------------------------------------
 @pytest.fixture
 def fake_generate(monkeypatch):
-    "Replace `generate` with one that records its arguments and completes the prefill with a well-formed call."
+    "Replace `generate` (a free turn) with one that records its arguments and writes plain text."
     seen = {}
-    def fake(model, tok, messages, tools=None, fmt='hermes', max_new_tokens=256, prefill='', **kw):
-        seen.update(tools=tools, prefill=prefill, fmt=fmt)
-        tail = {'hermes': '{"city": "Seoul"}}\n</tool_call>', 'function_tag': '{"city": "Seoul"}</function>', 'json': '{"city": "Seoul"}}]'}[fmt]
-        if prefill == call_opening(fmt): tail = {'hermes': 'get_weather", "arguments": ', 'function_tag': 'get_weather>', 'json': 'get_weather", "arguments": '}[fmt] + tail
-        text = prefill + tail if prefill else 'Just text.'
-        return Generation(text, get_format(fmt).parse(text), 10, 3, 0.01)
+    def fake(model, tok, messages, tools=None, fmt='hermes', max_new_tokens=256, **kw):
+        seen.update(tools=tools, fmt=fmt)
+        return Generation('Just text.', get_format(fmt).parse('Just text.'), 10, 3, 0.01)
     monkeypatch.setattr(serve, 'generate', fake)
     return seen
 
@@ -226,29 +222,26 @@ NAMED = {'type': 'function', 'function': {'name': 'get_weather'}}
 
 @pytest.mark.parametrize('fmt', ['hermes', 'function_tag', 'json'])
 @pytest.mark.parametrize('choice', ['required', 'named'])
-def test_tool_choice_forces_a_call(fake_generate, fmt, choice):
+def test_tool_choice_forces_a_call(fmt, choice):
+    "The tiny model's random weights never write a call; held to the grammar they always do, with valid arguments (tests/test_server_grammar.py has more)."
     app = TestClient(make_app(MODEL, TOK, 'tiny', fmt=fmt, max_new_tokens=4))
     r = app.post(URL, json=BASE | {'tools': TOOLS, 'tool_choice': NAMED if choice == 'named' else 'required'})
     assert r.status_code == 200, r.text
     choice0 = r.json()['choices'][0]
     assert choice0['finish_reason'] == 'tool_calls'
     call = choice0['message']['tool_calls'][0]['function']
-    assert (call['name'], json.loads(call['arguments'])) == ('get_weather', {'city': 'Seoul'})
-    if choice == 'named':
-        assert fake_generate['prefill'] == call_opening(fmt, 'get_weather') and 'get_weather' in fake_generate['prefill']
-        assert [t['function']['name'] for t in fake_generate['tools']] == ['get_weather']
-    else:
-        assert fake_generate['prefill'] == call_opening(fmt) != ''
-        assert fake_generate['tools'] == TOOLS
-
-
-def test_required_with_one_tool_prefills_its_name(fake_generate):
-    r = CLIENT.post(URL, json=BASE | {'tools': TOOLS[:1], 'tool_choice': 'required'})
-    assert r.status_code == 200 and fake_generate['prefill'] == call_opening('hermes', 'get_weather')
+    assert call['name'] in (['get_weather'] if choice == 'named' else ['get_weather', 'get_time'])
+    args = json.loads(call['arguments'])
+    assert list(args) == [{'get_weather': 'city', 'get_time': 'zone'}[call['name']]] and isinstance(next(iter(args.values())), str)
 
 
 def test_required_call_to_a_tool_not_offered_is_a_422(monkeypatch):
+    "The safety net behind the grammar: a turn that somehow calls no offered tool is refused, not passed on."
     text = '<tool_call>\n{"name": "launch_rockets", "arguments": {}}\n</tool_call>'
+    def fake_stream(*a, **kw):
+        yield text
+        yield Generation(text, get_format('hermes').parse(text), 10, 3, 0.01)
+    monkeypatch.setattr(serve, 'generate_stream', fake_stream)
     monkeypatch.setattr(serve, 'generate', lambda *a, **kw: Generation(text, get_format('hermes').parse(text), 10, 3, 0.01))
     assert_client_error(CLIENT.post(URL, json=BASE | {'tools': TOOLS, 'tool_choice': 'required'}), 422, 'tool_choice')
     r = CLIENT.post(URL, json=BASE | {'tools': TOOLS})  # under "auto" the call is passed on; the client validates it
@@ -257,16 +250,10 @@ def test_required_call_to_a_tool_not_offered_is_a_422(monkeypatch):
 
 def test_tool_choice_none_and_auto(fake_generate):
     r = CLIENT.post(URL, json=BASE | {'tools': TOOLS, 'tool_choice': 'none'})
-    assert r.status_code == 200 and fake_generate == {'tools': None, 'prefill': '', 'fmt': 'hermes'}
+    assert r.status_code == 200 and fake_generate == {'tools': None, 'fmt': 'hermes'}
     assert 'tool_calls' not in r.json()['choices'][0]['message']
     assert CLIENT.post(URL, json=BASE | {'tools': TOOLS}).status_code == 200
-    assert fake_generate['tools'] == TOOLS and fake_generate['prefill'] == ''
-
-
-def test_required_call_the_model_does_not_write_is_a_422():
-    "The tiny model's random weights do not complete the prefilled call into valid JSON: refused, not answered with text."
-    r = CLIENT.post(URL, json=BASE | {'tools': TOOLS, 'tool_choice': NAMED, 'max_tokens': 4})
-    assert assert_client_error(r, 422, 'tool_choice')['code'] == 'tool_call_not_produced'
+    assert fake_generate['tools'] == TOOLS
 
 
 # --- API key ---------------------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 the client's own helpers), `tool_choice`, every client error as the client's typed exception carrying our message, the API key,
 and a fault or a departing client in the middle of a stream.
 
-The tiny model has random weights, so where a test needs a tool call the model "writes" a given text: `generate` and
-`generate_stream` are replaced, and everything after them — parsing, `settled_content`, the chunks, the SSE framing — is real."""
+The tiny model has random weights, so where a test needs a free turn with a tool call the model "writes" a given text: `generate` and
+`generate_stream` are replaced, and everything after them — parsing, `settled_content`, the chunks, the SSE framing — is real.
+Under `tool_choice` "required" or a named function the real tiny model writes the call, held to a grammar (tests/test_server_grammar.py)."""
 import json, logging, threading, time
 
 import openai
@@ -40,16 +41,13 @@ def client(server):
 
 @pytest.fixture
 def model_writes(monkeypatch):
-    "Call with a text: the model then writes it (after the server's prefill, which it must start with), streamed in 3-character pieces."
+    "Call with a text: the model then writes it (a free turn: `tool_choice` auto or none), streamed in 3-character pieces."
     said = {}
-    def turn(prefill):
-        text = said['text'] if said['text'].startswith(prefill) else prefill + said['text']
-        return Generation(text, get_format('hermes').parse(text), 10, 7, 0.01)
-    def fake_generate(model, tok, messages, tools=None, fmt='hermes', max_new_tokens=256, prefill='', **kw):
-        said['prefill'] = prefill
-        return turn(prefill)
-    def fake_stream(model, tok, messages, tools=None, fmt='hermes', max_new_tokens=256, prefill='', lock=None, **kw):
-        g = turn(prefill)
+    def turn():
+        return Generation(said['text'], get_format('hermes').parse(said['text']), 10, 7, 0.01)
+    def fake_generate(model, tok, messages, tools=None, fmt='hermes', max_new_tokens=256, **kw): return turn()
+    def fake_stream(model, tok, messages, tools=None, fmt='hermes', max_new_tokens=256, lock=None, **kw):
+        g = turn()
         yield from (g.text[i:i + 3] for i in range(0, len(g.text), 3))
         yield g
     monkeypatch.setattr(serve, 'generate', fake_generate)
@@ -136,24 +134,17 @@ def test_parallel_tool_calls_false_streams_one_call(client, model_writes):
 
 @pytest.mark.parametrize('stream', [False, True], ids=['whole', 'streamed'])
 @pytest.mark.parametrize('choice', ['required', 'named'])
-def test_tool_choice_forces_a_call(client, model_writes, choice, stream):
-    model_writes(CALL)
-    kw = dict(model='tiny', messages=HI, tools=TOOLS, tool_choice=NAMED if choice == 'named' else 'required')
+def test_tool_choice_forces_a_valid_call(client, choice, stream):
+    "The real tiny model (random weights), held to the grammar: a whole call with valid arguments even in 4 tokens (the reserve closes it), streamed or not."
+    kw = dict(model='tiny', messages=HI, tools=TOOLS, tool_choice=NAMED if choice == 'named' else 'required', max_tokens=4)
     if stream:
         with client.chat.completions.stream(**kw) as s: s.until_done()
         r = s.get_final_completion()
     else: r = client.chat.completions.create(**kw)
-    assert r.choices[0].finish_reason == 'tool_calls' and calls_of(r.choices[0].message)[0][0] == 'get_weather'
-
-
-@pytest.mark.parametrize('stream', [False, True], ids=['whole', 'streamed'])
-def test_a_required_call_the_model_does_not_write_is_a_422(client, stream):
-    "The real tiny model does not complete the prefilled call: a 422 before any event, streamed or not."
-    with pytest.raises(openai.UnprocessableEntityError) as e:
-        r = client.chat.completions.create(model='tiny', messages=HI, tools=TOOLS, tool_choice=NAMED, max_tokens=4, stream=stream)
-        list(r) if stream else r
-    assert e.value.status_code == 422 and e.value.body['code'] == 'tool_call_not_produced'
-    assert e.value.body['message'].startswith('tool_choice asked for a call to get_weather')
+    assert r.choices[0].finish_reason == 'tool_calls'
+    (name, args), = calls_of(r.choices[0].message)
+    assert name in (['get_weather'] if choice == 'named' else ['get_weather', 'get_time'])
+    assert list(args) == [{'get_weather': 'city', 'get_time': 'zone'}[name]] and isinstance(next(iter(args.values())), str)
 
 
 # --- client errors ----------------------------------------------------------------------------------------

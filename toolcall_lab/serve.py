@@ -15,6 +15,7 @@ from .models import UserError
 from .data import ConversionError
 from .loading import normalize_record
 from .openai_api import RequestError, _tool_plan, completion_chunk, from_openai_messages, parse_request
+from .grammar_api import check_reply, grammar_plan, reply_processor
 from .openai_api import settled_content, to_openai_tool_calls, tool_call_deltas
 try:  # the HTTP endpoint needs the `[serve]` extra; the terminal chat does not
     import anyio
@@ -67,29 +68,42 @@ def chat_repl(model, tok, functions:list=(), # typed, documented Python function
 _MIN_TEMPERATURE = 1e-5  # below this, decoding is greedy: sampling would pick the top token anyway, and logits / 1e-300 overflow
 
 def _prepare(tok, body:dict, fmt, max_new_tokens:int, max_prompt_tokens:int) -> tuple:
-    "`(generate's arguments, whether a call is required)` for a request, checked against the server's limits (else `RequestError`)."
+    "`(the turn's arguments — generate's, and the reply's `grammar` plan —, whether a call is required)` for a request, checked against the server's limits (else `RequestError`)."
     field = 'max_completion_tokens' if body.get('max_completion_tokens') else 'max_tokens'
     limit = body.get(field) or max_new_tokens
     if limit > max_new_tokens: raise RequestError(400, f'{field}: this server generates at most {max_new_tokens} tokens', field)
     try: messages = from_openai_messages(body['messages'])
     except ConversionError as e: raise RequestError(400, f'messages: {e}', 'messages') from None
-    tools, prefill, required = _tool_plan(body, fmt)
-    try: n_prompt = len(tok(build_prompt(tok, messages, tools, fmt) + prefill, add_special_tokens=False)['input_ids'])
+    tools, required = _tool_plan(body)
+    plan = grammar_plan(body, tools, required, get_format(fmt).name)
+    try: n_prompt = len(tok(build_prompt(tok, messages, tools, fmt), add_special_tokens=False)['input_ids'])
     except jinja2.TemplateError as e: raise RequestError(400, f'the chat template cannot render these messages: {e.message}', 'messages') from None
     if n_prompt > max_prompt_tokens: raise RequestError(400, f'prompt is {n_prompt} tokens; this server accepts at most {max_prompt_tokens}', 'messages', 'context_length_exceeded')
     temp = body.get('temperature') or 0
     sampling = dict(do_sample=True, temperature=float(temp), top_p=float(body.get('top_p') or 1.0), seed=body.get('seed')) if temp >= _MIN_TEMPERATURE else {}
-    return dict(messages=messages, tools=tools, fmt=fmt, max_new_tokens=limit, prefill=prefill, **sampling), required
+    return dict(messages=messages, tools=tools, fmt=fmt, max_new_tokens=limit, grammar=plan, **sampling), required
 
 def _chosen_calls(g:Generation, args:dict, required:bool, body:dict) -> list:
-    "The calls a reply carries: only offered ones when a call is required (a 422 when there are none), the first under `parallel_tool_calls: false`."
+    "The calls a reply carries: only offered ones when a call is required (a 422 when there are none), the first under `parallel_tool_calls: false`; a 422 when `check_reply` finds the grammar's promise broken."
     offered = {t['function']['name'] for t in args['tools'] or []}
     calls = [c for c in g.parsed.calls if not required or c['function']['name'] in offered] if args['tools'] else []
     if body.get('parallel_tool_calls') is False: calls = calls[:1]
     if required and not calls:
         raise RequestError(422, f"tool_choice asked for a call to {' or '.join(sorted(offered))}, but the model wrote none that parses in {g.new_tokens} tokens"
                                 f"{' (a larger max_tokens may help)' if g.new_tokens >= args['max_new_tokens'] else ''}", 'tool_choice', 'tool_call_not_produced')
+    check_reply(g, args.get('grammar'), calls)
     return calls
+
+def _turn_pieces(model, tok, args:dict, lock=None):
+    "`generate_stream` for a request's arguments, held to the reply's grammar when it has one."
+    args = dict(args); plan = args.pop('grammar', None)
+    return generate_stream(model, tok, lock=lock, processor=reply_processor(model, tok, plan, args['max_new_tokens']) if plan else None, **args)
+
+def _whole_turn(model, tok, args:dict) -> Generation:
+    "The whole turn for a request's arguments: lesson 01's `generate`, or with a grammar `_turn_pieces` read to the end."
+    if args.get('grammar') is None: return generate(model, tok, **{k: v for k, v in args.items() if k != 'grammar'})
+    *_, g = _turn_pieces(model, tok, args)
+    return g
 
 # %% ../nbs/08_merge_serve.ipynb #50ffc965
 def _reply_text(g:Generation, tools) -> str: return g.parsed.content if tools else g.text.strip()
@@ -101,9 +115,9 @@ def chat_completion(model, tok, body:dict, # a request that passed `parse_reques
                     max_new_tokens:int=256, # largest `max_tokens` / `max_completion_tokens` accepted (and the default)
                     max_prompt_tokens:int=4096 # longer prompts are refused with 400
                    ) -> dict:
-    "Answer one chat-completions request: generate the next assistant turn (honouring `tool_choice`) in OpenAI's response shape."
+    "Answer one chat-completions request: generate the next assistant turn (honouring `tool_choice` and `response_format`) in OpenAI's response shape."
     args, required = _prepare(tok, body, fmt, max_new_tokens, max_prompt_tokens)
-    g = generate(model, tok, **args)
+    g = _whole_turn(model, tok, args)
     calls = _chosen_calls(g, args, required, body)
     message = {'role': 'assistant', 'content': _reply_text(g, args['tools']) or (None if calls else ''), **({'tool_calls': to_openai_tool_calls(calls)} if calls else {})}
     return {'id': f'chatcmpl-{uuid.uuid4().hex}', 'object': 'chat.completion', 'created': int(time.time()), 'model': model_name,
@@ -112,21 +126,23 @@ def chat_completion(model, tok, body:dict, # a request that passed `parse_reques
 # %% ../nbs/08_merge_serve.ipynb #9fdff752
 def generate_stream(model, tok, messages:list, tools:list|None=None, fmt='hermes', max_new_tokens:int=256, prefill:str='',
                     do_sample:bool=False, temperature:float=0.7, top_p:float=0.9, seed:int|None=None,
-                    lock=None # held while the model generates
+                    lock=None, # held while the model generates
+                    processor=None # e.g. `reply_processor`: masks the logits, and may add its `reserve` of tokens to `max_new_tokens`
                    ):
     "`generate` as it happens: yields the turn's text in pieces as the model writes it (on a thread), then the `Generation`; closing it stops the model."
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
     stop, out = threading.Event(), {}
     class Stopped(StoppingCriteria):
         def __call__(self, input_ids, scores, **kw): return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
     enc = tok(build_prompt(tok, messages, tools, fmt) + prefill, return_tensors='pt', add_special_tokens=False).to(model.device)
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+    held = dict(logits_processor=LogitsProcessorList([processor]), eos_token_id=processor.stop) if processor is not None else {}
     def run():
         try:
             with lock or contextlib.nullcontext(), torch.inference_mode():
                 if seed is not None: torch.manual_seed(seed)
-                out['ids'] = model.generate(**enc, max_new_tokens=max_new_tokens, streamer=streamer, stopping_criteria=StoppingCriteriaList([Stopped()]),
+                out['ids'] = model.generate(**enc, max_new_tokens=max_new_tokens + getattr(processor, 'reserve', 0), streamer=streamer, **held, stopping_criteria=StoppingCriteriaList([Stopped()]),
                                             pad_token_id=tok.pad_token_id, **(dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else GREEDY))
         except BaseException as e: out['error'] = e; streamer.end()
     t, pieces, thread = time.perf_counter(), [prefill], threading.Thread(target=run, daemon=True)
@@ -163,8 +179,8 @@ def stream_completion(model, tok, body:dict, model_name:str, fmt='hermes', max_n
                      ):
     "Answer a `stream: true` request with an iterator of `chat.completion.chunk`s; client errors raise before it starts (a required call is generated first)."
     args, required = _prepare(tok, body, fmt, max_new_tokens, max_prompt_tokens)
-    if not required: return _chunks(generate_stream(model, tok, lock=lock, **args), args, required, body, model_name)
-    with lock or contextlib.nullcontext(): g = generate(model, tok, **args)
+    if not required: return _chunks(_turn_pieces(model, tok, args, lock), args, required, body, model_name)
+    with lock or contextlib.nullcontext(): g = _whole_turn(model, tok, args)
     _chosen_calls(g, args, required, body)  # a 422 now, while the status line can still say so
     return _chunks(iter([g]), args, required, body, model_name)
 
