@@ -39,13 +39,14 @@ def _rewards(turn, texts, fmt='compact'):
     return parts, rl.total_reward(rl.score_completions(texts, **cols, fmt=fmt))
 
 
-def test_the_pool_is_unseen_and_mostly_calls(pool):
+def test_the_pool_is_unseen_and_half_calls(pool):
     dd = load_data(SFT['data'], langs=SFT['langs'], train_distractors=SFT['train_distractors'])
     trained = rl.unseen_training_records(SFT, skip_trained=False).select(range(SFT['n_train']))
     assert len(rl.unseen_training_records(SFT)) == len(dd['train']) - SFT['n_train']
     trained_ids = {t['id'].rsplit(':', 1)[0] for t in eval_turns(trained)}
     assert not trained_ids & {t['id'].rsplit(':', 1)[0] for t in pool}  # no prompt from a record the fine-tuning run trained on
-    assert sum(t['decision'] == 'call' for t in pool) == 24 and len(pool) == 32
+    assert sum(t['decision'] == 'call' for t in pool) == 16 and len(pool) == 32
+    assert sum(t['decision'] == 'call' for t in rl.grpo_prompts(SFT, 32, call_share=0.75)) == 24
     assert {t['decision'] for t in pool} == {'call', 'answer', 'ask', 'decline'}
     with pytest.raises(UserError, match='set skip_trained: false'): rl.grpo_prompts({**SFT, 'n_train': None}, 32)
 

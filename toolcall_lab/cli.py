@@ -290,7 +290,7 @@ def _end_process_group():
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
-# %% ../nbs/09_cli.ipynb #be9585bf
+# %% ../nbs/09_cli.ipynb #56005305
 def run_grpo_command(args) -> Path:
     "The `grpo` command: settings from `--config` (else the defaults) with the flags given, one run, then its reward by quarter and the held-out table."
     given = dict(adapter=args.adapter, model=args.model, max_steps=args.max_steps, prompts=args.prompts, output_dir=args.output_dir)
@@ -298,7 +298,7 @@ def run_grpo_command(args) -> Path:
     if not cfg.adapter: raise UserError('grpo starts from a fine-tuned adapter, and none was given', 'pass --adapter experiments/<run>/final_model (`make demo` writes one)')
     out = run_grpo(cfg)
     summary = Experiment(out).read_config()['summary']
-    print(f"mean reward by quarter: {' '.join(f'{q:.3f}' for q in summary['reward_quarters'])}; final KL {summary['final_kl']:.4f}")
+    print('mean reward by quarter:', ' '.join('n/a' if q is None else f'{q:.3f}' for q in summary['reward_quarters']), f"; final KL {summary['final_kl']}")
     if cfg.evaluate: print(headline([load_eval(out, 'sft'), load_eval(out, 'grpo')]))
     print(out)
     return out
