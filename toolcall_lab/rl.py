@@ -184,10 +184,11 @@ def load_policy(cfg:GRPORun, device:str) -> tuple:
 def grpo_args(cfg:GRPORun, out:Path, device:str) -> GRPOConfig:
     "TRL's `GRPOConfig` for a run: a step is `prompts_per_step` prompts × `num_generations` completions, one update each, logged every step."
     bf16, fp16 = precision(cfg, device)
-    with trl_deprecations_silenced(): return GRPOConfig(output_dir=str(out), per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations, num_generations=cfg.num_generations,
-                      max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, learning_rate=cfg.lr, lr_scheduler_type='constant',
-                      beta=cfg.beta, max_steps=cfg.max_steps, reward_weights=[cfg.weights[p] for p in REWARD_PARTS], bf16=bf16, fp16=fp16,
-                      use_cpu=device == 'cpu', seed=cfg.seed, logging_steps=1, save_strategy='no', report_to=[], dataloader_num_workers=0)
+    with trl_deprecations_silenced():
+        return GRPOConfig(output_dir=str(out), per_device_train_batch_size=cfg.prompts_per_step * cfg.num_generations, num_generations=cfg.num_generations,
+                          max_completion_length=cfg.max_completion_length, temperature=cfg.temperature, learning_rate=cfg.lr, lr_scheduler_type='constant',
+                          beta=cfg.beta, max_steps=cfg.max_steps, reward_weights=[cfg.weights[p] for p in REWARD_PARTS], bf16=bf16, fp16=fp16,
+                          use_cpu=device == 'cpu', seed=cfg.seed, logging_steps=1, save_strategy='no', report_to=[], dataloader_num_workers=0)
 
 def make_grpo_trainer(cfg:GRPORun, model, tok, turns:list, fmt, out:Path, device:str) -> GRPOTrainer:
     "TRL's `GRPOTrainer` on the pool, rewarded part by part by `REWARD_PARTS`."
