@@ -16,12 +16,13 @@ export OMP_NUM_THREADS ?= 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo course test lint lab docs readme export nbs model-qwen gpu-check gguf-check
+.PHONY: help venv demo course grpo test lint lab docs readme export nbs model-qwen gpu-check gguf-check
 
 help:
 	@echo "make demo      set up .venv and run the main job end to end"
 	@echo "make test      set up .venv (and build llama.cpp once) and run every test (notebooks, sync, docs, lint)"
 	@echo "make course    the course run: the demo's recipe for up to an hour of CPU, then its learning curve (lesson 07)"
+	@echo "make grpo      GRPO with a tool-call reward (lesson 07b) from the newest run make demo wrote (ADAPTER=<run>/final_model for another)"
 	@echo "make lab       JupyterLab on 127.0.0.1"
 	@echo "make docs      build the docs site into _docs/"
 	@echo "make model-qwen  install the opt-in Qwen2.5-Coder-0.5B offline model"
@@ -55,6 +56,11 @@ course: venv  ## the demo's recipe for up to an hour, checkpoints scored on the 
 	rm -f nbs/runs/course/learning_curve.jsonl  # the curve of this run only
 	HF_HUB_OFFLINE=1 $(PY) bench/learning_curve.py $$(ls -td experiments/course/*/ | head -1) --limit 0 --steps $(COURSE_STEPS) \
 		--jsonl nbs/runs/course/learning_curve.jsonl
+
+grpo: venv  ## GRPO (lesson 07b, configs/grpo-cpu.yaml) from the newest fine-tuned run in experiments/, or ADAPTER=<run>/final_model
+	@a="$${ADAPTER:-$$(ls -td experiments/*/final_model 2>/dev/null | grep -v '/grpo_' | head -1)}"; \
+	test -n "$$a" || { echo "make grpo: no fine-tuned run in experiments/; run make demo first, or pass ADAPTER=<run>/final_model" >&2; exit 2; }; \
+	echo "starting from $$a"; HF_HUB_OFFLINE=1 $(VENV)/bin/toolcall-lab grpo --config configs/grpo-cpu.yaml --adapter "$$a"
 
 test: venv llama-cpp
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) -m pytest tests -p no:cacheprovider -v

@@ -16,15 +16,16 @@ from .data import DataError
 from .config import Experiment, TrainConfig, atomic_write, check_value, config_from_dict, load_config, new_experiment_dir, preflight
 from .train import is_main_process, load_base, load_data, model_dtype, resume_config, sweep, sweep_commands, train
 from .unseen import load_unseen
-from .evaluate import evaluate_model
+from .evaluate import evaluate_model, load_eval
 from .constrain import processor_for
 from .report import headline, metric_values, write_report
 from .compare import compare
+from .rl import grpo_config, load_grpo_config, run_grpo
 from .share import push
 
 # %% auto #0
 __all__ = ['DEMO', 'DEMO_LIMIT', 'DEMO_VAL_LIMIT', 'USER_ERRORS', 'config_from_args', 'phase', 'run_pipeline', 'build_parser',
-           'trained_langs', 'run_eval', 'import_function', 'run_serve', 'main']
+           'trained_langs', 'run_eval', 'import_function', 'run_serve', 'main', 'run_grpo_command']
 
 # %% ../nbs/09_cli.ipynb #9133e86e
 def _add_train_flags(p:argparse.ArgumentParser, skip:tuple=()):
@@ -118,7 +119,7 @@ def _port(s:str) -> int:
 
 # %% ../nbs/09_cli.ipynb #688bb7d1
 def _add_training_commands(sub):
-    "`demo`, `train` and `sweep`: the commands that fine-tune."
+    "`demo`, `train`, `sweep` and `grpo`: the commands that fine-tune."
     d = sub.add_parser('demo', help='the main job: evaluate the base model, fine-tune, evaluate again, report')
     _add_train_flags(d)
     d.add_argument('--limit', type=int, default=DEMO_LIMIT, help='evaluate this many test turns, spread over decisions (0: all)')
@@ -132,6 +133,13 @@ def _add_training_commands(sub):
     sw.add_argument('--ranks', type=int, nargs='+', required=True)
     sw.add_argument('--print-commands', action='store_true', help='print one command per GPU instead of running')
     sw.add_argument('--parallel', action='store_true', help='one train process per GPU at a time, waiting for all')
+    g = sub.add_parser('grpo', help='GRPO with a tool-call reward from a fine-tuned adapter (lesson 07b)')
+    g.add_argument('--config', help='a GRPO YAML config, e.g. configs/grpo-cpu.yaml (default: its settings)')
+    g.add_argument('--adapter', help='the adapter to start from: experiments/<run>/final_model')
+    g.add_argument('--model', help='its base model (default: the one the adapter names)')
+    for flag in ('--max-steps', '--prompts'): g.add_argument(flag, type=int)
+    g.add_argument('--output-dir', help='where the run folder goes (default: experiments)')
+
 
 # %% ../nbs/09_cli.ipynb #b007ce26
 def _add_evaluation_commands(sub):
@@ -282,6 +290,20 @@ def _end_process_group():
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
+# %% ../nbs/09_cli.ipynb #56005305
+def run_grpo_command(args) -> Path:
+    "The `grpo` command: settings from `--config` (else the defaults) with the flags given, one run, then its reward by quarter and the held-out table."
+    given = dict(adapter=args.adapter, model=args.model, max_steps=args.max_steps, prompts=args.prompts, output_dir=args.output_dir)
+    cfg = load_grpo_config(args.config, **given) if args.config else grpo_config({k: v for k, v in given.items() if v is not None}, 'command line')
+    if not cfg.adapter: raise UserError('grpo starts from a fine-tuned adapter, and none was given', 'pass --adapter experiments/<run>/final_model (`make demo` writes one)')
+    out = run_grpo(cfg)
+    summary = Experiment(out).read_config()['summary']
+    print('mean reward by quarter:', ' '.join('n/a' if q is None else f'{q:.3f}' for q in summary['reward_quarters']), f"; final KL {summary['final_kl']}")
+    if cfg.evaluate: print(headline([load_eval(out, 'sft'), load_eval(out, 'grpo')]))
+    print(out)
+    return out
+
+
 # %% ../nbs/09_cli.ipynb #b2e444ee
 def _run(args, argv:list|None=None):
     "Run the command `args` names."
@@ -297,6 +319,7 @@ def _run(args, argv:list|None=None):
     elif args.command == 'train':
         out = train(resume_config(args.resume), resume=args.resume) if args.resume else train(config_from_args(args))
         if is_main_process(): print(out)  # once, not once per process of a multi-GPU launch
+    elif args.command == 'grpo': run_grpo_command(args)
     elif args.command == 'sweep':
         cfg = config_from_args(args, skip=('rank',))
         ranks = [check_value('rank', r, 'command line') for r in args.ranks]  # `--print-commands` writes them into commands: check them first
