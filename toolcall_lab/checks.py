@@ -16,6 +16,7 @@ from fractions import Fraction
 
 import jsonschema, regex
 from datasets import Dataset
+from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from .data import ROLE_NAMES, DataError, Problem, _join, _value_problems, to_record
@@ -210,7 +211,7 @@ def _tool_check(params_json:str) -> tuple:
 @functools.lru_cache(maxsize=4096)
 def _args_validator(params_json:str):
     "A strict validator for a tool's arguments: undeclared keys are errors unless the schema allows them; patterns time-limited."
-    return _ArgsValidator({'additionalProperties': False, **json.loads(params_json)})
+    return _ArgsValidator({'additionalProperties': False, **json.loads(params_json)}, registry=Registry())  # an empty registry: a remote `$ref` is never fetched
 
 def _key(schema) -> str: return json.dumps(schema, sort_keys=True)
 

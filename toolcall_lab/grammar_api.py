@@ -13,6 +13,7 @@ import json, re
 from functools import lru_cache
 
 import jsonschema
+from referencing import Registry
 
 from .constrain import CloseCalls, _compiler, _strict, call_wrapping, closing_preference, xgr
 from .inference import Generation, check_arguments
@@ -143,7 +144,7 @@ def _content_problem(text:str, schema:dict) -> str|None:
     "Why `text` is not JSON valid against `schema` (None when it is)."
     try: value = json.loads(text)
     except ValueError: return 'not JSON'
-    error = next(jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema).iter_errors(value), None)
+    error = next(jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)(schema, registry=Registry()).iter_errors(value), None)
     return None if error is None else f'not valid against the schema: {error.message}'
 
 def check_reply(g:Generation, plan:dict|None, calls:list):

@@ -8,6 +8,8 @@ import json, time
 from dataclasses import dataclass
 
 import jsonschema
+from referencing import Registry
+from referencing.exceptions import Unresolvable
 from fastcore.meta import delegates
 
 from .formats import Parsed, as_tools, get_format
@@ -96,7 +98,8 @@ def generate(model, tok, messages:list, # chat messages (the canonical record's 
     return Generation(text, get_format(fmt).parse(text, tools), enc['input_ids'].shape[1], len(new), seconds)
 
 # %% ../nbs/01_inference_basics.ipynb #c3ba88a0
-_UNCHECKABLE = {OverflowError: 'a number too large for its arithmetic', RecursionError: 'it nests too deeply'}
+_UNCHECKABLE = {OverflowError: 'a number too large for its arithmetic', RecursionError: 'it nests too deeply',
+                Unresolvable: 'a `$ref` that points outside the schema; nothing is fetched'}
 
 def check_arguments(call:dict, tools:list, strict:bool=True) -> list:
     "Problems with a call's name and arguments against the offered tool schemas, as readable strings ([] when valid)."
@@ -104,8 +107,9 @@ def check_arguments(call:dict, tools:list, strict:bool=True) -> list:
     schema = next((t['function'].get('parameters', {}) for t in as_tools(tools) if t['function']['name'] == name), None)
     if schema is None: return [f"unknown tool {name!r}; available: {', '.join(t['function']['name'] for t in as_tools(tools))}"]
     if strict: schema = {'additionalProperties': False, **schema}
-    try: errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(args), key=lambda e: (list(map(str, e.path)), e.message))
-    except (OverflowError, RecursionError) as e: return [f'arguments: cannot be checked against the schema of {name!r} ({_UNCHECKABLE[type(e)]})']
+    validator = jsonschema.Draft202012Validator(schema, registry=Registry())  # an empty registry: a remote `$ref` is never fetched
+    try: errors = sorted(validator.iter_errors(args), key=lambda e: (list(map(str, e.path)), e.message))
+    except tuple(_UNCHECKABLE) as e: return [f'arguments: cannot be checked against the schema of {name!r} ({next(v for k, v in _UNCHECKABLE.items() if isinstance(e, k))})']
     return [f"{'/'.join(map(str, e.path)) or 'arguments'}: {e.message}" for e in errors]
 
 # %% ../nbs/01_inference_basics.ipynb #0e3eb0f0
