@@ -100,7 +100,7 @@ def test_a_budget_too_small_for_the_call_still_closes_it(max_tokens):
 @pytest.mark.parametrize('fmt', ['hermes', 'function_tag', 'json', 'compact'])
 @pytest.mark.parametrize('max_tokens', [1, 2, 8])
 def test_a_small_budget_closes_parallel_calls_in_every_format(fmt, max_tokens):
-    "Calls may follow each other (parallel allowed): past the budget the reply still ends after a whole call, not in a run of calls the reserve cuts (`CloseReply`)."
+    "Calls may follow each other (parallel allowed): past the budget the reply still ends after a whole call, not in a run of calls the reserve cuts (`CloseCalls` looks one token ahead)."
     c = TestClient(make_app(MODEL, TOK, 'tiny', fmt=fmt, max_new_tokens=8))
     r = c.post(URL, json={'model': 'tiny', 'messages': HI, 'tools': [ALL_TOOLS['get_order'], ALL_TOOLS['cancel_order']], 'tool_choice': 'required', 'max_tokens': max_tokens})
     assert r.status_code == 200, r.text

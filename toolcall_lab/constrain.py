@@ -77,17 +77,29 @@ def closing_preference(tok, vocab_size:int) -> torch.Tensor:
 
 class CloseCalls(LogitsProcessor):
     "The rows' grammar masks (`grammar`); from the `budget`-th new token on, end each turn where its grammar allows, and inside a call pick the allowed token that closes it soonest (`reserve` more at most)."
-    def __init__(self, grammar, stop:list, closing:torch.Tensor, budget:int, reserve:int):
-        self.grammar, self.stop, self.closing, self.budget, self.reserve, self.start = grammar, stop, closing, budget, reserve, None
+    def __init__(self, grammar, stop:list, closing:torch.Tensor, budget:int, reserve:int,
+                 lookahead:int=8): # of this many best closing tokens, prefer one after which the turn may end (0: the best, always)
+        self.grammar, self.stop, self.closing, self.budget, self.reserve, self.lookahead, self.start = grammar, stop, closing, budget, reserve, lookahead, None
     def __call__(self, input_ids, scores):
         self.start = input_ids.shape[1] if self.start is None else self.start
         scores = self.grammar(input_ids, scores)
         if input_ids.shape[1] - self.start < self.budget: return scores
         is_stop = torch.zeros(scores.shape[-1], dtype=torch.bool, device=scores.device); is_stop[self.stop] = True
-        free = scores[:, is_stop].isfinite().any(-1, keepdim=True)  # the grammar may end the turn here: no call is open
+        free = scores[:, is_stop].isfinite().any(-1)  # the grammar may end the turn here: no call is open
         closing = torch.where(scores.isfinite(), self.closing.to(scores.device, scores.dtype), float('-inf'))
-        return torch.where(free, scores.masked_fill(~is_stop, float('-inf')), closing)
+        scores = torch.where(free[:, None], scores.masked_fill(~is_stop, float('-inf')), closing)
+        for row, m, f in zip(scores, self.grammar.matchers, free.tolist()):
+            if not f and not m.is_terminated(): self._end_soonest(row, m)
+        return scores
+    def _end_soonest(self, row, matcher):
+        "Of the best `lookahead` closing tokens, keep only the first after which the turn may end, if any: where calls follow each other with no separator, the longest token that closes one call may open the next."
+        for t in row.topk(min(self.lookahead, int(row.isfinite().sum()))).indices.tolist():
+            if not matcher.accept_token(t): continue
+            ends = matcher.accept_token(self.stop[0]); matcher.rollback(2 if ends else 1)  # one token ahead, then back
+            if ends: row.fill_(float('-inf')); row[t] = 0; return
 
+
+# %% ../nbs/06b_constrained.ipynb #8d12de3e
 def processor_for(model, tok, fmt='hermes', max_new_tokens:int=96, # the budget: past it a turn ends, an open call is closed first
                   reserve:int=64 # new tokens allowed past the budget, only to close an open call
                  ):

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['ENFORCED', 'unenforced', 'check_enforceable', 'grammar_plan', 'reply_tag', 'compile_reply', 'CloseReply', 'reply_processor', 'check_reply']
+__all__ = ['ENFORCED', 'unenforced', 'check_enforceable', 'grammar_plan', 'reply_tag', 'compile_reply', 'reply_processor', 'check_reply']
 
 # %% ../nbs/08_merge_serve.ipynb #2287c05c
 import json, re
@@ -116,28 +116,15 @@ def compile_reply(tok, plan:dict, model=None):
     return _compiled_reply(tok, vocab, tuple(end_of_turn_ids(tok, model)), json.dumps(plan, sort_keys=True))
 
 # %% ../nbs/08_merge_serve.ipynb #5f0732b5
-class CloseReply(CloseCalls):
-    "Lesson 06b's `CloseCalls`, which past the budget also prefers, of the few best closing tokens, one after which the turn may end (the longest may open another call)."
-    def __call__(self, input_ids, scores):
-        scores = super().__call__(input_ids, scores)
-        if input_ids.shape[1] - self.start < self.budget: return scores
-        for row, m in zip(scores, self.grammar.matchers):
-            if m.is_terminated() or row[self.stop].isfinite().any(): continue  # ended, or free to end: `CloseCalls` ends it
-            for t in row.topk(min(8, int(row.isfinite().sum()))).indices.tolist():
-                if not m.accept_token(t): continue
-                ends = m.accept_token(self.stop[0]); m.rollback(2 if ends else 1)  # one token ahead, then back
-                if ends: row.fill_(float('-inf')); row[t] = 0; break
-        return scores
-
 @lru_cache(maxsize=8)
 def _closing(tok, vocab_size:int): return closing_preference(tok, vocab_size)
 
 def reply_processor(model, tok, plan:dict, budget:int, # the request's max_tokens: from there on the reply is closed
                     reserve:int=96 # tokens allowed past the budget, only to close the reply
-                   ) -> CloseReply:
+                   ) -> CloseCalls:
     "A fresh logits processor that holds one reply to `plan`, and closes it within `reserve` tokens once `budget` is spent."
     grammar, stop = compile_reply(tok, plan, model), end_of_turn_ids(tok, model)
-    return CloseReply(GrammarProcessor([grammar]), stop, _closing(tok, model.config.vocab_size), budget, reserve)
+    return CloseCalls(GrammarProcessor([grammar]), stop, _closing(tok, model.config.vocab_size), budget, reserve)
 
 # %% ../nbs/08_merge_serve.ipynb #9a226121
 def _content_problem(text:str, schema:dict) -> str|None:
